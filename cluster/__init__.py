@@ -1,0 +1,1 @@
+"""Ray-side plumbing: settings loading, Ray connection, the Redis store, job entrypoints, the CLI."""

@@ -1,0 +1,1 @@
+"""The Failure Analyzer: decision, failure types, root causes, patterns, impact, hypotheses."""

@@ -1,0 +1,1 @@
+"""Metric replication: KPI history, correlations, calibration, what-if, anomalies, synthetic data."""

@@ -1,0 +1,1 @@
+"""The digital twin: a vectorised customer-lifecycle simulator of a business."""

@@ -1,0 +1,1 @@
+"""A/B statistics: sufficient statistics, frequentist and Bayesian tests, corrections, power."""
