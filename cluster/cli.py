@@ -1,4 +1,4 @@
-"""The ``twinloop`` command line: sub-commands from ``cluster.commands``, one readable error line."""
+"""The ``twinloop`` command line: sub-commands from ``cluster.commands``, one-line errors."""
 
 from __future__ import annotations
 

@@ -1,14 +1,14 @@
 """The project's exception hierarchy: one base class, so callers can catch everything of ours.
 
-    TwinloopError
-    ├── InvalidInput            bad user input; ``field`` names the offending field (→ HTTP 422)
-    │   └── LimitExceeded       a request larger than a configured limit (→ HTTP 413)
-    ├── NotFound                an unknown id or kind (→ HTTP 404)
-    ├── ConfigError             invalid settings at start-up; names the variable
-    └── StoreError              the state store failed
-        ├── StoreUnavailable    the backend (Redis, the SQLite file) cannot be reached
-        ├── CorruptDocument     a stored document is not valid JSON / not the expected model
-        └── VersionConflict     a compare-and-set lost the race
+TwinloopError
+├── InvalidInput            bad user input; ``field`` names the offending field (→ HTTP 422)
+│   └── LimitExceeded       a request larger than a configured limit (→ HTTP 413)
+├── NotFound                an unknown id or kind (→ HTTP 404)
+├── ConfigError             invalid settings at start-up; names the variable
+└── StoreError              the state store failed
+    ├── StoreUnavailable    the backend (Redis, the SQLite file) cannot be reached
+    ├── CorruptDocument     a stored document is not valid JSON / not the expected model
+    └── VersionConflict     a compare-and-set lost the race
 """
 
 from __future__ import annotations

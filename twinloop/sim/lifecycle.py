@@ -1,0 +1,402 @@
+"""The customer-lifecycle engine: arrival → interaction → transaction → churn, one step at a time.
+
+Vectorised over customers (no per-customer Python loop). Each random quantity has its own child
+stream of one ``SeedSequence``, and every draw is sized by something no model can change (the
+number of slots or of interaction candidates), so two runs with the same seed see the same
+customers and the same draws whatever the models do: common random numbers for head-to-heads.
+The equations are written out in docs/simulator.md.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import numpy as np
+from numpy.typing import NDArray
+
+from twinloop.sim.groundtruth import intent_probability, predictor_features, truth_tables
+from twinloop.sim.kpis import KpiRecorder, SimulationResult, SimulationSummary, StepKpis
+from twinloop.sim.models import ModelProfile, Predictor, PredictorModel, load_predictor
+from twinloop.sim.pacing import Pacer
+from twinloop.sim.population import Population
+from twinloop.sim.scenario import conditions_at
+from twinloop.sim.spec import SimulationSpec
+from twinloop.sim.units import units_table
+
+STREAMS = (
+    "arrivals",
+    "assignment",
+    "features",
+    "slots",
+    "decision",
+    "latency",
+    "conversion",
+    "order_value",
+    "intent",
+    "failure",
+    "thompson",
+)
+SECONDS_PER_DAY = 86_400.0
+TWO32 = 4_294_967_296.0
+
+
+def _threshold(p: NDArray[np.floating]) -> NDArray[np.uint32]:
+    """Probability → uint32 threshold t with P(bits < t) = t / 2³² ≈ p."""
+    return np.minimum(np.asarray(p, dtype=np.float64) * TWO32, TWO32 - 1).astype(np.uint32)
+
+
+def _categorical(rng: np.random.Generator, p: NDArray[np.float64], size: int) -> NDArray[np.int64]:
+    """Draw category indices with probabilities p (one uniform per draw, stable across numpy)."""
+    cum = np.cumsum(p)
+    idx = np.searchsorted(cum / cum[-1], rng.random(size), side="right")
+    return np.minimum(idx, p.size - 1)
+
+
+def _percentiles(x: NDArray[np.floating]) -> tuple[float, float]:
+    """p50 and p95 with linear interpolation (numpy's default), by one partial sort."""
+    pos = np.array([0.5, 0.95]) * (x.size - 1)
+    lo = np.floor(pos).astype(np.intp)
+    hi = np.minimum(lo + 1, x.size - 1)
+    part = np.partition(x, np.unique(np.concatenate([lo, hi])))
+    vals = part[lo] + (part[hi] - part[lo]) * (pos - lo)
+    return float(vals[0]), float(vals[1])
+
+
+class Simulation:
+    """One business universe. ``reset`` re-seeds only when given a seed; ``step`` advances a tick.
+
+    Invariant: after ``reset(seed=s)``, the sequence of ``step()`` outputs is a pure function of
+    (spec, s).
+    """
+
+    def __init__(self, spec: SimulationSpec, predictors: list[Predictor | None] | None = None):
+        self.spec = spec
+        env = spec.environment
+        self.env = env
+        self.variants = [m.name for m in spec.models]
+        self.dt = 1.0 / spec.steps_per_day
+        if predictors is None:
+            predictors = [
+                load_predictor(m) if isinstance(m, PredictorModel) else None for m in spec.models
+            ]
+        self.predictors = predictors
+        self._needs_features = any(p is not None for p in predictors)
+        self._build_tables()
+        self.reset(seed=spec.seed)
+
+    # ----------------------------------------------------------------- set-up
+    def _build_tables(self) -> None:
+        env, models = self.env, self.spec.models
+        n_var, n_seg = len(models), len(env.segments)
+        # (variant × segment) tables, float32: the per-interaction math runs in single precision.
+        self.accuracy = np.zeros((n_var, n_seg), dtype=np.float32)
+        self.lat_p50 = np.zeros((n_var, n_seg), dtype=np.float32)
+        self.lat_sigma = np.zeros((n_var, n_seg), dtype=np.float32)
+        for v, m in enumerate(models):
+            for s, seg in enumerate(env.segments):
+                acc, p50, p95 = getattr(m, "accuracy", 0.0), m.latency_p50_ms, m.latency_p95_ms
+                override = (
+                    m.segment_overrides.get(seg.name) if isinstance(m, ModelProfile) else None
+                )
+                if override is not None:
+                    acc = override.accuracy if override.accuracy is not None else acc
+                    p50 = override.latency_p50_ms or p50
+                    p95 = override.latency_p95_ms or max(p95, p50)
+                self.accuracy[v, s] = acc
+                self.lat_p50[v, s] = p50
+                self.lat_sigma[v, s] = np.log(max(p95, p50) / p50) / 1.6448536269514722
+        self.cost_per_call = np.array([m.cost_per_call for m in models])
+        segs = env.segments
+        self.seg_interaction = np.array([s.interaction_multiplier for s in segs])
+        self.seg_conversion = np.array([s.conversion_multiplier for s in segs])
+        self.seg_value = np.array([s.value for s in segs])
+        self.seg_churn = np.array([s.churn_multiplier for s in segs])
+        self.seg_feature_mean = np.array([s.feature_mean for s in segs], dtype=np.float32)
+        self.seg_feature_std = np.array([s.feature_std for s in segs], dtype=np.float32)
+        self.channel_shares = np.array([c.share for c in env.acquisition.channels])
+        self.channel_cpa = np.array([c.cost_per_acquisition for c in env.acquisition.channels])
+        self.truth_w, self.truth_b = truth_tables(env)
+        self._interact_p = np.minimum(
+            env.interaction_probability_per_day * self.dt * self.seg_interaction, 1.0
+        )
+
+    def _churn_probability(
+        self,
+        segment: NDArray[np.integer],
+        satisfaction: NDArray[np.float32],
+        boost: NDArray[np.float64] | None,
+    ) -> NDArray[np.float64]:
+        """P(churn within one step) = 1 − exp(−h·dt), h = base·m_seg·exp(k(s_ref − s))·boost."""
+        env = self.env
+        hazard = (env.churn.base_hazard_per_day * self.seg_churn[segment]).astype(np.float32)
+        k = env.churn.satisfaction_sensitivity
+        if k > 0:
+            hazard = hazard * np.exp(k * (env.satisfaction.reference - satisfaction))
+        if boost is not None:
+            hazard = hazard * boost.astype(np.float32)
+        return -np.expm1(-hazard * np.float32(self.dt))  # type: ignore[no-any-return]
+
+    def reset(self, *, seed: int | None = None) -> None:
+        """Empty the world and add the initial customers; re-seed only when ``seed`` is given."""
+        if seed is not None:
+            self.seed = seed
+            children = np.random.SeedSequence(seed).spawn(len(STREAMS))
+            self.rng = {
+                n: np.random.Generator(np.random.PCG64(c))
+                for n, c in zip(STREAMS, children, strict=True)
+            }
+        env, spec = self.env, self.spec
+        expected_arrivals = env.acquisition.rate_per_day * spec.days * 1.3 + 64
+        self.pop = Population(
+            int(env.initial_customers + expected_arrivals),
+            env.n_features,
+            features=self._needs_features,
+            units=spec.record_units,
+        )
+        n_var = len(self.variants)
+        self.weights = np.array(spec.weights, dtype=np.float64)
+        self.t = 0
+        self.active_count = np.zeros(n_var)
+        self.sat_sum = np.zeros(n_var)
+        self.assigned = np.zeros(n_var, dtype=np.int64)
+        self.cum_conversions = np.zeros(n_var)
+        self.cum_interactions = np.zeros(n_var)
+        self.recorder = KpiRecorder(spec.n_steps, self.variants, spec.steps_per_day)
+        shares = np.array([s.share for s in env.segments])
+        self._arrive(env.initial_customers, shares, step=0)
+
+    def _arrive(self, count: int, shares: NDArray[np.float64], step: int) -> NDArray[np.int64]:
+        rng = self.rng
+        segment = _categorical(rng["arrivals"], shares, count)
+        channel = _categorical(rng["arrivals"], self.channel_shares, count)
+        variant = _categorical(rng["assignment"], self.weights, count)
+        features = None
+        if self._needs_features:
+            noise = rng["features"].standard_normal((count, self.env.n_features), dtype=np.float32)
+            features = self.seg_feature_mean[segment] + self.seg_feature_std[segment, None] * noise
+        s0 = self.env.satisfaction.initial
+        interact = self._interact_p[segment]
+        churn = self._churn_probability(segment, np.full(count, s0, dtype=np.float32), None)
+        self.pop.add(
+            segment, channel, variant, _threshold(interact), _threshold(churn), s0, step, features
+        )
+        per_variant = np.bincount(variant, minlength=len(self.variants)).astype(np.float64)
+        self.active_count += per_variant
+        self.sat_sum += per_variant * s0
+        self.assigned += per_variant.astype(np.int64)
+        acquisition_cost = np.bincount(
+            variant, weights=self.channel_cpa[channel], minlength=len(self.variants)
+        )
+        return np.stack([per_variant, acquisition_cost])
+
+    # ------------------------------------------------------------------ a step
+    def _decide(
+        self,
+        idx: NDArray[np.int64],
+        seg: NDArray[np.int16],
+        var: NDArray[np.int16],
+        cell: NDArray[np.intp],
+    ) -> NDArray[np.bool_]:
+        """Whether each interaction's model decision is right."""
+        rng = self.rng
+        u_decision = rng["decision"].random(idx.size, dtype=np.float32)
+        correct = u_decision < self.accuracy.take(cell)
+        if self._needs_features:
+            u_intent = rng["intent"].random(idx.size)
+            assert self.pop.features is not None
+            x = self.pop.features[idx]
+            intent = u_intent < intent_probability(self.env, x, seg)
+            for v, predictor in enumerate(self.predictors):
+                if predictor is None:
+                    continue
+                mine = var == v
+                if not mine.any():
+                    continue
+                feats = predictor_features(self.env, x[mine], seg[mine])
+                scores = np.asarray(predictor.predict(feats), dtype=np.float64).reshape(-1)
+                if scores.size != feats.shape[0]:
+                    raise ValueError(
+                        f"predictor of {self.variants[v]!r} returned {scores.size} scores "
+                        f"for {feats.shape[0]} rows"
+                    )
+                correct[mine] = (scores >= 0.5) == intent[mine]
+        return correct
+
+    def step(self) -> list[StepKpis]:
+        """Advance one tick; returns that tick's KPIs, one entry per variant."""
+        env, pop, rng, dt, t = self.env, self.pop, self.rng, self.dt, self.t
+        n_var = len(self.variants)
+        day = t * dt
+        cond = conditions_at(env, day)
+        if self.spec.allocation_policy == "thompson" and t > 0:
+            self._thompson_update()
+        # 1. arrivals
+        lam = env.acquisition.rate_per_day * cond.arrival_multiplier * dt
+        count = int(rng["arrivals"].poisson(lam)) if lam > 0 else 0
+        new_per_var, acq_cost = self._arrive(count, cond.segment_shares, t)
+        # 2. interactions. One 64-bit draw per slot: low half decides interaction, high half
+        # churn. Sized by slots, never by what a model did, so draws stay common across models.
+        n = pop.n
+        bits = rng["slots"].bit_generator.random_raw(n).view(np.uint32)
+        interact_bits, churn_bits = bits[0::2], bits[1::2]
+        threshold = pop.interact_threshold[:n]
+        if cond.interaction_multiplier != 1.0:
+            threshold = _threshold(threshold * cond.interaction_multiplier)
+        idx = np.flatnonzero((interact_bits < threshold) & pop.active[:n])
+        seg, var = pop.segment[idx], pop.variant[idx]
+        # One flat (variant, segment) cell index serves every per-cell table lookup below.
+        cell = var.astype(np.intp) * len(env.segments) + seg
+        correct = self._decide(idx, seg, var, cell)
+        z_lat = rng["latency"].standard_normal(idx.size, dtype=np.float32)
+        latency = self.lat_p50.take(cell) * np.exp(self.lat_sigma.take(cell) * z_lat)
+        if cond.outage_fraction > 0:
+            failed = rng["failure"].random(idx.size) < cond.outage_fraction
+            correct &= ~failed
+            latency[failed] = env.satisfaction.timeout_ms
+        # satisfaction: exponential average of experience
+        sd = env.satisfaction
+        experience = sd.accuracy_weight * correct + (1.0 - sd.accuracy_weight) * np.exp(
+            -latency / sd.latency_tolerance_ms
+        )
+        s_old = pop.satisfaction[idx]
+        s_new = ((1.0 - sd.learning_rate) * s_old + sd.learning_rate * experience).astype(
+            np.float32
+        )
+        pop.satisfaction[idx] = s_new
+        self.sat_sum += np.bincount(var, weights=s_new - s_old, minlength=n_var)
+        # 3. transactions
+        tr = env.transaction
+        uplift = np.where(correct, 1.0 + tr.decision_uplift, 1.0 - tr.decision_uplift)
+        p_conv = (
+            tr.base_conversion
+            * self.seg_conversion[seg]
+            * (np.maximum(s_new, 1e-6) / sd.reference) ** tr.satisfaction_elasticity
+        )
+        if env.decision_target == "conversion":
+            p_conv = p_conv * uplift
+        if cond.price_change != 0.0:
+            p_conv = p_conv * (1.0 + cond.price_change) ** (-tr.price_elasticity)
+        converted = rng["conversion"].random(idx.size) < p_conv
+        z_val = rng["order_value"].standard_normal(idx.size)
+        sigma = tr.order_value_sigma
+        value = (
+            tr.average_order_value
+            * self.seg_value[seg]
+            * (1.0 + cond.price_change)
+            * cond.order_value_multiplier
+            * np.exp(sigma * z_val - 0.5 * sigma * sigma)
+        )
+        revenue_each = np.where(converted, value, 0.0)
+        # 4. churn. Only interacting customers changed satisfaction, so only their thresholds are
+        # recomputed; a retention decision keeps its effect until the customer's next contact.
+        boost = (2.0 - uplift) if env.decision_target == "retention" else None
+        pop.churn_threshold[idx] = _threshold(self._churn_probability(seg, s_new, boost))
+        churned = np.flatnonzero((churn_bits < pop.churn_threshold[:n]) & pop.active[:n])
+        pop.active[churned] = False
+        churn_var = pop.variant[churned]
+        churned_per_var = np.bincount(churn_var, minlength=n_var).astype(np.float64)
+        self.active_count -= churned_per_var
+        self.sat_sum -= np.bincount(churn_var, weights=pop.satisfaction[churned], minlength=n_var)
+        if pop.units:
+            pop.interactions[idx] += 1
+            pop.conversions[idx] += converted
+            pop.correct[idx] += correct
+            pop.revenue[idx] += revenue_each
+            pop.latency_sum[idx] += latency
+            pop.churn_step[churned] = t
+        # 5. KPIs
+        calls = np.bincount(var, minlength=n_var).astype(np.float64)
+        conversions = np.bincount(var, weights=converted, minlength=n_var)
+        self.cum_conversions += conversions
+        self.cum_interactions += calls
+        p50, p95 = np.zeros(n_var), np.zeros(n_var)
+        for v in range(n_var):
+            lat_v = latency if n_var == 1 else latency[var == v]
+            if lat_v.size:
+                p50[v], p95[v] = _percentiles(lat_v)
+        cost = calls * self.cost_per_call + acq_cost + env.costs.fixed_per_day * dt * self.weights
+        row = {
+            "active": self.active_count.copy(),
+            "new": new_per_var,
+            "churned": churned_per_var,
+            "interactions": calls,
+            "conversions": conversions,
+            "conversion_rate": np.divide(conversions, calls, out=np.zeros(n_var), where=calls > 0),
+            "revenue": np.bincount(var, weights=revenue_each, minlength=n_var),
+            "satisfaction": np.divide(
+                self.sat_sum, self.active_count, out=np.zeros(n_var), where=self.active_count > 0
+            ),
+            "model_accuracy": np.divide(
+                np.bincount(var, weights=correct, minlength=n_var),
+                calls,
+                out=np.zeros(n_var),
+                where=calls > 0,
+            ),
+            "latency_p50_ms": p50,
+            "latency_p95_ms": p95,
+            "cost": cost,
+            "model_calls": calls,
+        }
+        self.t += 1
+        return self.recorder.record(t, row)
+
+    def _thompson_update(self) -> None:
+        """Probability matching on Beta posteriors of conversion per variant (for new arrivals)."""
+        draws = self.rng["thompson"].beta(
+            1.0 + self.cum_conversions[:, None],
+            1.0 + (self.cum_interactions - self.cum_conversions)[:, None],
+            size=(len(self.variants), 2000),
+        )
+        best = np.bincount(draws.argmax(axis=0), minlength=len(self.variants))
+        self.weights = np.maximum(best / best.sum(), 1e-3)
+        self.weights /= self.weights.sum()
+
+    # ------------------------------------------------------------------ runs
+    def stream(self, pacer: Pacer | None = None) -> Iterator[list[StepKpis]]:
+        """Yield each step's KPIs while the run goes on (paced when a pacer is given)."""
+        while self.t < self.spec.n_steps:
+            if pacer is not None:
+                pacer.wait_until(self.t * self.dt * SECONDS_PER_DAY)
+            yield self.step()
+
+    def run(
+        self,
+        on_step: Callable[[list[StepKpis]], None] | None = None,
+        pacer: Pacer | None = None,
+    ) -> SimulationResult:
+        """Run to the end (from wherever the simulation is) and return the result."""
+        start = time.perf_counter()
+        for kpis in self.stream(pacer):
+            if on_step is not None:
+                on_step(kpis)
+        wall = max(time.perf_counter() - start, 1e-9)
+        return self.result(wall, pacer.speed if pacer else 0.0)
+
+    def result(self, wall_seconds: float, paced_speed: float = 0.0) -> SimulationResult:
+        spec = self.spec
+        variants = self.recorder.summaries(self.assigned, self.dt)
+        customer_days = sum(v.customer_days for v in variants)
+        simulated_seconds = self.recorder.steps_done * self.dt * SECONDS_PER_DAY
+        summary = SimulationSummary(
+            seed=self.seed,
+            days=spec.days,
+            steps=self.recorder.steps_done,
+            environment=self.env.name,
+            domain=self.env.domain,
+            variants=variants,
+            customer_days=customer_days,
+            wall_seconds=wall_seconds,
+            customer_days_per_second=customer_days / wall_seconds,
+            acceleration=simulated_seconds / wall_seconds,
+            paced_speed=paced_speed,
+        )
+        units = (
+            units_table(self.pop, self.env, self.variants, self.dt) if spec.record_units else None
+        )
+        return SimulationResult(spec=spec, kpis=self.recorder.table(), units=units, summary=summary)
+
+
+def simulate(spec: SimulationSpec, pacer: Pacer | None = None) -> SimulationResult:
+    """Run a spec from its seed to the end."""
+    return Simulation(spec).run(pacer=pacer)

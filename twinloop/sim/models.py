@@ -1,0 +1,116 @@
+"""How a model under test enters the twin: a declared profile or a real predictor.
+
+A **profile** declares accuracy, a latency distribution and a cost per call (optionally per
+segment). A **predictor** is any importable object with ``predict(features) -> scores``; the twin
+scores it against the environment's ground truth, so its accuracy emerges instead of being
+declared. Both share the operational fields (latency, cost) because those are properties of the
+serving stack, not of the decision rule.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from typing import Annotated, Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+
+from twinloop.errors import InvalidInput
+
+Z95 = 1.6448536269514722  # standard normal 95th percentile: p95 = p50·exp(σ·Z95)
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    """Anything with ``predict(features) -> scores``; scores in [0, 1], ≥ 0.5 means 'act'."""
+
+    def predict(self, features: NDArray[np.float64]) -> NDArray[np.float64]: ...
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SegmentOverride(_Frozen):
+    """Per-segment deviations of a profile (a model that is worse on one segment)."""
+
+    accuracy: float | None = Field(default=None, ge=0.0, le=1.0)
+    latency_p50_ms: float | None = Field(default=None, gt=0.0)
+    latency_p95_ms: float | None = Field(default=None, gt=0.0)
+
+
+class _Operational(_Frozen):
+    name: str = Field(default="model", min_length=1, max_length=128)
+    latency_p50_ms: float = Field(default=100.0, gt=0.0, le=600_000.0, description="Median ms.")
+    latency_p95_ms: float = Field(default=200.0, gt=0.0, le=600_000.0, description="95th pct ms.")
+    cost_per_call: float = Field(default=0.0, ge=0.0, description="Money per model call.")
+
+    @model_validator(mode="after")
+    def _latency_order(self) -> _Operational:
+        if self.latency_p95_ms < self.latency_p50_ms:
+            raise ValueError("latency_p95_ms must be >= latency_p50_ms")
+        return self
+
+    @property
+    def latency_sigma(self) -> float:
+        """Log-normal sigma implied by p50 and p95."""
+        return math.log(self.latency_p95_ms / self.latency_p50_ms) / Z95
+
+
+class ModelProfile(_Operational):
+    """A model described by its accuracy, latency and cost, optionally per segment."""
+
+    type: Literal["profile"] = "profile"
+    accuracy: float = Field(default=0.8, ge=0.0, le=1.0, description="P(decision is right).")
+    segment_overrides: dict[str, SegmentOverride] = Field(default_factory=dict)
+
+
+class PredictorModel(_Operational):
+    """A real predictor, imported from ``module:attribute`` and scored against ground truth.
+
+    ``params`` are passed as keyword arguments when the attribute is callable (a class or a
+    factory); ``LogisticPredictor`` takes its fitted weights this way, so a trained model travels
+    as plain JSON.
+    """
+
+    type: Literal["predictor"] = "predictor"
+    import_path: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+def _model_kind(value: Any) -> str:
+    """Discriminator with a default: a model without ``type`` is a profile (the seed's form)."""
+    if isinstance(value, dict):
+        return str(value.get("type", "profile"))
+    return str(getattr(value, "type", "profile"))
+
+
+ModelSpec = Annotated[
+    Annotated[ModelProfile, Tag("profile")] | Annotated[PredictorModel, Tag("predictor")],
+    Discriminator(_model_kind),
+]
+
+
+def load_predictor(spec: PredictorModel) -> Predictor:
+    """Import and build the predictor; InvalidInput names the field when it cannot be used."""
+    module_name, _, attr_path = spec.import_path.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise InvalidInput("model.import_path", f"cannot import module {module_name!r}") from exc
+    for part in attr_path.split("."):
+        if not hasattr(obj, part):
+            raise InvalidInput(
+                "model.import_path", f"{module_name!r} has no attribute {attr_path!r}"
+            )
+        obj = getattr(obj, part)
+    if callable(obj) and (spec.params or isinstance(obj, type)):
+        try:
+            obj = obj(**spec.params)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput("model.params", f"{spec.import_path} rejected them: {exc}") from exc
+    if not callable(getattr(obj, "predict", None)):
+        raise InvalidInput("model.import_path", f"{spec.import_path} has no predict() method")
+    return obj  # type: ignore[no-any-return]
