@@ -6,5 +6,6 @@ one readable line on stderr and exit status 2.
 """
 
 COMMANDS: list[str] = [
+    "demo",
     "simulate",
 ]
