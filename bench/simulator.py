@@ -106,7 +106,9 @@ def simpy_case(customers: int, days: int) -> dict[str, float]:
 def _in_subprocess(kind: str, customers: int, days: int) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, "-m", "bench.simulator", "--case", kind, str(customers), str(days)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
@@ -129,15 +131,21 @@ def main() -> None:
     baseline_customers = 10_000 if args.quick else 20_000
     rows.append(("event-by-event (SimPy)", _in_subprocess("simpy", baseline_customers, 30)))
     base_rate = rows[-1][1]["rate"]
-    print(f"# simulator benchmark — {platform.processor() or platform.machine()}, "
-          f"{time.strftime('%Y-%m-%d')}, one core per case, best of {repeats}")
-    print(f"| engine | customers | days | seconds | M customer-days/s | acceleration | "
-          f"peak RSS MB | vs SimPy |")
+    print(
+        f"# simulator benchmark — {platform.processor() or platform.machine()}, "
+        f"{time.strftime('%Y-%m-%d')}, one core per case, best of {repeats}"
+    )
+    print(
+        "| engine | customers | days | seconds | M customer-days/s | acceleration | "
+        "peak RSS MB | vs SimPy |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, r in rows:
-        print(f"| {name} | {r['customers']:,.0f} | {r['days']:.0f} | {r['seconds']:.2f} | "
-              f"{r['rate'] / 1e6:.2f} | {r['acceleration']:,.0f}x | {r['peak_rss_mb']:.0f} | "
-              f"{r['rate'] / base_rate:,.0f}x |")
+        print(
+            f"| {name} | {r['customers']:,.0f} | {r['days']:.0f} | {r['seconds']:.2f} | "
+            f"{r['rate'] / 1e6:.2f} | {r['acceleration']:,.0f}x | {r['peak_rss_mb']:.0f} | "
+            f"{r['rate'] / base_rate:,.0f}x |"
+        )
 
 
 if __name__ == "__main__":

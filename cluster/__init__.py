@@ -1,1 +1,1 @@
-"""Ray-side plumbing: settings loading, Ray connection, the Redis store, job entrypoints, the CLI."""
+"""Ray-side plumbing: settings, Ray connection, the Redis store, job entrypoints, the CLI."""

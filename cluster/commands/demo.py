@@ -9,13 +9,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from cluster.commands.simulate import render_summary
 from twinloop.errors import InvalidInput
 from twinloop.sim.domains import environment
 from twinloop.sim.lifecycle import simulate
 from twinloop.sim.models import ModelProfile
 from twinloop.sim.spec import SimulationSpec
-
-from cluster.commands.simulate import render_summary
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

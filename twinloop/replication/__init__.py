@@ -1,1 +1,1 @@
-"""Metric replication: KPI history, correlations, calibration, what-if, anomalies, synthetic data."""
+"""Metric replication: KPI history, correlations, calibration, what-if, anomalies, synthetics."""
