@@ -8,4 +8,7 @@ one readable line on stderr and exit status 2.
 COMMANDS: list[str] = [
     "demo",
     "simulate",
+    "correlations",
+    "whatif",
+    "synthetic",
 ]

@@ -1,0 +1,101 @@
+"""``twinloop what-if``: propagate relative metric changes through the causal metric graph."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from cluster.commands.correlations import single_series
+from twinloop.errors import InvalidInput
+from twinloop.replication.causal import CausalGraph, graph_from_json
+from twinloop.replication.history import KpiHistory, read_history
+from twinloop.replication.whatif import WhatIfResult, WhatIfSettings, parse_change, what_if
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("what-if", help="predict metrics after relative changes (causal graph)")
+    p.add_argument("--base", type=Path, required=True,
+                   help="JSON: {metric: value}, or {\"base_metrics\": {...}, \"changes\": {...}}")
+    p.add_argument("--change", action="append", default=[], metavar="METRIC=CHANGE",
+                   help="relative change, e.g. accuracy=0.1 or latency=-20%% (repeatable)")
+    p.add_argument("--history", type=Path, default=None, help="KPI history to fit strengths")
+    p.add_argument("--segment", action="append", default=[], metavar="COLUMN=VALUE",
+                   help="with --history: keep one segment (repeatable)")
+    p.add_argument("--collapse", choices=["sum", "mean"], default=None,
+                   help="with --history: aggregate over segments")
+    p.add_argument("--graph", type=Path, default=None, help="JSON: {\"edges\": [\"a -> b\", ...]}")
+    p.add_argument("--domain", default="generic",
+                   help="default graph: generic, marketing, sales, customer_success, analytics")
+    p.add_argument("--transform", choices=["auto", "log", "linear"], default="auto")
+    p.add_argument("--fit-on", choices=["levels", "differences"], default="levels")
+    p.add_argument("--draws", type=int, default=2000, help="Monte Carlo draws for the interval")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(handler=run)
+
+
+def _load_json(path: Path, field: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidInput(field, f"file not found: {path}") from None
+    except json.JSONDecodeError as exc:
+        message = f"{path} is not valid JSON: {exc.msg} (line {exc.lineno})"
+        raise InvalidInput(field, message) from exc
+
+
+def run(args: argparse.Namespace) -> int:
+    data = _load_json(args.base, "base")
+    if not isinstance(data, dict):
+        raise InvalidInput("base", f"{args.base} must hold a JSON object")
+    base = data.get("base_metrics", data.get("baseMetrics", data))
+    if not isinstance(base, dict):
+        raise InvalidInput("base.base_metrics", "must be an object of metric: value")
+    changes: dict[str, float | str] = dict(data.get("changes", {})) if base is not data else {}
+    for text in args.change:
+        name, value = parse_change(text, "change")
+        changes[name] = value
+    graph: CausalGraph | None = None
+    if args.graph is not None:
+        graph = graph_from_json(_load_json(args.graph, "graph"))
+    history: KpiHistory | None = None
+    if args.history is not None:
+        history = single_series(read_history(args.history), args.segment, args.collapse)
+    try:
+        settings = WhatIfSettings(domain=args.domain, transform=args.transform,
+                                  fit_on=args.fit_on, draws=args.draws, seed=args.seed)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise InvalidInput(str(err["loc"][0]), err["msg"]) from None
+    result = what_if(base, changes, graph=graph, history=history, settings=settings)
+    print(result.model_dump_json(indent=2) if args.json else render(result))
+    return 0
+
+
+def render(result: WhatIfResult) -> str:
+    pct = f"{result.settings.level:.0%}"
+    lines = [
+        f"graph: {result.graph_source}"
+        f"{f' ({result.settings.domain})' if result.graph_source == 'default' else ''}; "
+        f"{pct} interval from {result.settings.draws} Monte Carlo draws, seed {result.seed}",
+        f"{'metric':<18} {'role':<11} {'baseline':>12} {'predicted':>12} {'change':>8}  "
+        f"{pct + ' interval':>20}",
+    ]
+    for m in result.metrics:
+        lines.append(
+            f"{m.metric:<18} {m.role:<11} {m.baseline:>12.6g} {m.predicted:>12.6g} "
+            f"{m.relative_change:>+8.2%}  [{m.change_low:+.2%}, {m.change_high:+.2%}]"
+        )
+    lines.append("edges used:")
+    for e in result.edges:
+        rows = f", {e.rows} rows" if e.rows else ""
+        lag = f" @ {e.lag}" if e.lag else ""
+        lines.append(f"  {e.parent} -> {e.child}{lag}: {e.scale} {e.strength:+.4g} "
+                     f"± {e.stderr:.2g} ({e.source}{rows})")
+    for f in result.findings:
+        lines.append(f"  note [{f.code}] {f.field}: {f.message}")
+    return "\n".join(lines)
