@@ -11,4 +11,5 @@ COMMANDS: list[str] = [
     "correlations",
     "whatif",
     "synthetic",
+    "rootcause",
 ]
