@@ -11,5 +11,6 @@ COMMANDS: list[str] = [
     "correlations",
     "whatif",
     "synthetic",
+    "anomalies",
     "rootcause",
 ]
