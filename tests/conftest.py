@@ -25,6 +25,7 @@ def ray_session() -> Iterator[Any]:
 
     if not ray.is_initialized():
         ray.init(
+            address="local",  # never join a cluster someone started by hand on this machine
             num_cpus=2,
             include_dashboard=False,
             log_to_driver=False,
