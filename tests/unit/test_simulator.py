@@ -281,3 +281,29 @@ def test_satisfaction_dynamics_bounds_are_validated() -> None:
     """Satisfaction reference must be in (0, 1]."""
     with pytest.raises(ValueError, match="reference"):
         SatisfactionDynamics(reference=0.0)
+
+
+def test_customers_alive_in_both_runs_get_the_same_draws_whatever_the_model() -> None:
+    """CRN survives diverging churn: survivors interact equally often with equal latencies."""
+    env = environment("sales", initial_customers=5000)
+    units = [
+        simulate(
+            SimulationSpec(
+                environment=env,
+                models=[ModelProfile(accuracy=a)],
+                days=20,
+                seed=3,
+                record_units=True,
+            )
+        ).units
+        for a in (0.9, 0.5)
+    ]
+    a, b = units
+    assert a is not None and b is not None
+    churned = np.array(a["churned"]) | np.array(b["churned"])
+    assert churned.sum() > 100  # the two worlds did diverge
+    both = ~churned
+    assert np.array_equal(np.array(a["interactions"])[both], np.array(b["interactions"])[both])
+    la = np.array(a["latency_ms"].fill_null(0.0))[both]
+    lb = np.array(b["latency_ms"].fill_null(0.0))[both]
+    assert np.array_equal(la, lb)

@@ -197,13 +197,14 @@ class Simulation:
         seg: NDArray[np.int16],
         var: NDArray[np.int16],
         cell: NDArray[np.intp],
+        alive: NDArray[np.bool_],
     ) -> NDArray[np.bool_]:
         """Whether each interaction's model decision is right."""
         rng = self.rng
-        u_decision = rng["decision"].random(idx.size, dtype=np.float32)
+        u_decision = rng["decision"].random(alive.size, dtype=np.float32)[alive]
         correct = u_decision < self.accuracy.take(cell)
         if self._needs_features:
-            u_intent = rng["intent"].random(idx.size)
+            u_intent = rng["intent"].random(alive.size)[alive]
             assert self.pop.features is not None
             x = self.pop.features[idx]
             intent = u_intent < intent_probability(self.env, x, seg)
@@ -243,15 +244,19 @@ class Simulation:
         threshold = pop.interact_threshold[:n]
         if cond.interaction_multiplier != 1.0:
             threshold = _threshold(threshold * cond.interaction_multiplier)
-        idx = np.flatnonzero((interact_bits < threshold) & pop.active[:n])
+        # Candidates are chosen over all slots (churned ones too) and every per-interaction draw
+        # is sized by them: the draws stay aligned across models even after churn diverges.
+        cand = np.flatnonzero(interact_bits < threshold)
+        alive = pop.active[cand]
+        idx = cand[alive]
         seg, var = pop.segment[idx], pop.variant[idx]
         # One flat (variant, segment) cell index serves every per-cell table lookup below.
         cell = var.astype(np.intp) * len(env.segments) + seg
-        correct = self._decide(idx, seg, var, cell)
-        z_lat = rng["latency"].standard_normal(idx.size, dtype=np.float32)
+        correct = self._decide(idx, seg, var, cell, alive)
+        z_lat = rng["latency"].standard_normal(cand.size, dtype=np.float32)[alive]
         latency = self.lat_p50.take(cell) * np.exp(self.lat_sigma.take(cell) * z_lat)
         if cond.outage_fraction > 0:
-            failed = rng["failure"].random(idx.size) < cond.outage_fraction
+            failed = rng["failure"].random(cand.size)[alive] < cond.outage_fraction
             correct &= ~failed
             latency[failed] = env.satisfaction.timeout_ms
         # satisfaction: exponential average of experience
@@ -277,8 +282,8 @@ class Simulation:
             p_conv = p_conv * uplift
         if cond.price_change != 0.0:
             p_conv = p_conv * (1.0 + cond.price_change) ** (-tr.price_elasticity)
-        converted = rng["conversion"].random(idx.size) < p_conv
-        z_val = rng["order_value"].standard_normal(idx.size)
+        converted = rng["conversion"].random(cand.size)[alive] < p_conv
+        z_val = rng["order_value"].standard_normal(cand.size)[alive]
         sigma = tr.order_value_sigma
         value = (
             tr.average_order_value
