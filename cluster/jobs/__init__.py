@@ -1,0 +1,1 @@
+"""Ray job entrypoints: ``python -m cluster.jobs.<name>``; none does work at import time."""
