@@ -79,8 +79,11 @@ def _segment_causes(segments: Sequence[SegmentAnalysis]) -> list[RootCause]:
         findings.sort(key=lambda f: -f.excess_share)
         share = max(min(max(f.excess_share for f in findings), 1.0), 0.0)
         confidence = max(f.confidence for f in findings)
-        parts = [f"{f.metric} {f.relative_change:+.1%}" for f in findings
-                 if f.relative_change is not None][:3]  # fmt: skip
+        parts = [
+            f"{f.metric} {f.relative_change:+.1%}"
+            for f in findings
+            if f.relative_change is not None
+        ][:3]
         outside = findings[0].outside_relative_change
         title = f"segment {label}: " + ", ".join(parts)
         if outside is not None:
@@ -108,9 +111,7 @@ def _chain_causes(chains: Sequence[MetricChain]) -> list[RootCause]:
     causes = []
     for chain in chains:
         share = 1.0 / through_key if chain.reaches_key else SIDE_CHAIN_SHARE
-        effects = ", ".join(
-            f"{link.metric} {_signed(link.relative_loss)}" for link in chain.links
-        )
+        effects = ", ".join(f"{link.metric} {_signed(link.relative_loss)}" for link in chain.links)
         causes.append(
             RootCause(
                 rank=0,

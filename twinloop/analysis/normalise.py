@@ -1,0 +1,174 @@
+"""Friendly shapes of an A/B result turned into the canonical field layout, and error paths.
+
+Accepted shapes: the seed's point form (``{"winner": 0.92, "loser": 0.78, "percentChange":
+-15.2}`` per metric, with top-level ``winner``/``loser`` names), metrics and variants as objects
+keyed by name, variant data without ``form`` (inferred from its keys) or as a bare number,
+camelCase keys inside the data (``sumSq``), and the seed's HTTP body ``{"experimentId",
+"testResult": {...}}``. When no variant is flagged as control, the stated winner, a variant
+named control/baseline/champion/A, or else the first one is.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from twinloop.errors import InvalidInput
+
+CONTROL_NAMES = ("control", "baseline", "champion", "a")
+# Keys that reveal a variant data form when ``form`` is absent (first match wins).
+_FORM_KEYS: tuple[tuple[str, frozenset[str]], ...] = (
+    ("point", frozenset({"value"})),
+    ("raw", frozenset({"values"})),
+    ("binomial", frozenset({"successes"})),
+    ("ratio", frozenset({"num_sum"})),
+    ("covariate", frozenset({"pre_sum"})),
+    ("continuous", frozenset({"mean"})),
+    ("sums", frozenset({"sum"})),
+)
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def normalise(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Turn the seed's and other friendly shapes into the canonical field layout."""
+    out = dict(data)
+    wrapped = out.pop("testResult", None)  # the seed's HTTP body: {"experimentId", "testResult"}
+    if isinstance(wrapped, Mapping):
+        out = {**dict(wrapped), **out}
+    winner, loser = out.get("winner"), out.get("loser")
+    metrics = out.get("metrics", ())
+    if isinstance(metrics, Mapping):
+        for name, body in metrics.items():
+            if not isinstance(body, Mapping):
+                raise InvalidInput(f"metrics.{name}", f"must be an object, got {body!r}")
+        metrics = [{"name": name, **body} for name, body in metrics.items()]
+    if isinstance(metrics, list | tuple):
+        out["metrics"] = [
+            _metric(m, winner, loser) if isinstance(m, Mapping) else m for m in metrics
+        ]
+    variants = out.get("variants")
+    if isinstance(variants, Mapping):  # {"A": {"control": true}, …}
+        variants = [
+            {"name": k, **(v if isinstance(v, Mapping) else {})} for k, v in variants.items()
+        ]
+    if not variants:
+        names = _names_from_metrics(out.get("metrics"), winner, loser)
+        variants = [{"name": name} for name in names]
+    if (
+        isinstance(variants, list | tuple)
+        and variants
+        and all(isinstance(v, Mapping) for v in variants)
+    ):
+        variants = [dict(v) for v in variants]
+        if not any(v.get("control") for v in variants):
+            chosen = default_control([str(v.get("name")) for v in variants], winner)
+            for variant in variants:
+                variant["control"] = variant.get("name") == chosen
+    if variants:
+        out["variants"] = variants
+    segments = out.get("segments", out.get("segmentBreakdown"))
+    if isinstance(segments, list | tuple):
+        key = "segments" if "segments" in out else "segmentBreakdown"
+        out[key] = [_with_forms(s, "variants") if isinstance(s, Mapping) else s for s in segments]
+    return out
+
+
+def _metric(body: Mapping[str, Any], winner: Any, loser: Any) -> dict[str, Any]:
+    metric = {("percent_change" if k == "percentChange" else k): v for k, v in body.items()}
+    if "winner" in metric or "loser" in metric:  # the seed's point form
+        name = metric.get("name")
+        if not isinstance(winner, str) or not isinstance(loser, str):
+            raise InvalidInput(
+                f"metrics.{name}", "winner/loser values need top-level 'winner' and 'loser' names"
+            )
+        for side in ("winner", "loser"):
+            if side not in metric:
+                raise InvalidInput(f"metrics.{name}.{side}", "missing (give winner and loser)")
+        change = metric.pop("percent_change", None)
+        loser_point = {"form": "point", "value": metric.pop("loser")}
+        if change is not None:
+            loser_point["percent_change"] = change
+        metric["variants"] = {
+            winner: {"form": "point", "value": metric.pop("winner")},
+            loser: loser_point,
+        }
+    return _with_forms(metric, "variants")
+
+
+def _with_forms(body: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """Give every variant's data a ``form`` (inferred from its keys) and snake_case keys."""
+    out = dict(body)
+    data = out.get(key)
+    if isinstance(data, Mapping):
+        out[key] = {variant: _form(value) for variant, value in data.items()}
+    return out
+
+
+def _form(value: Any) -> Any:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return {"form": "point", "value": value}
+    if not isinstance(value, Mapping):
+        return value
+    snake = {_CAMEL.sub("_", k).lower() if isinstance(k, str) else k: v for k, v in value.items()}
+    if "form" not in snake:
+        keys = set(snake)
+        for form, needed in _FORM_KEYS:
+            if needed <= keys:
+                snake["form"] = form
+                break
+    return snake
+
+
+def _names_from_metrics(metrics: Any, winner: Any, loser: Any) -> list[str]:
+    names: list[str] = []
+    if isinstance(metrics, list):
+        for metric in metrics:
+            data = metric.get("variants") if isinstance(metric, Mapping) else None
+            if isinstance(data, Mapping):
+                names.extend(str(k) for k in data if str(k) not in names)
+    for side in (winner, loser):
+        if isinstance(side, str) and side not in names and names:
+            names.append(side)
+    return names
+
+
+def default_control(names: Sequence[str], winner: Any) -> str:
+    """No control flagged: the stated winner, a conventional name, else the first variant."""
+    if isinstance(winner, str) and winner in names:
+        return winner
+    for name in names:
+        if name.lower() in CONTROL_NAMES:
+            return name
+    return names[0]
+
+
+_FORM_TAGS = frozenset(f for f, _ in _FORM_KEYS)
+
+
+def dotted(loc: Sequence[int | str], metric_names: Sequence[Any]) -> str:
+    """pydantic's error location as ``metrics.accuracy.variants.B.n`` (union tags dropped)."""
+    parts: list[str] = []
+    for index, part in enumerate(loc):
+        previous = loc[index - 1] if index else None
+        if previous == "metrics" and isinstance(part, int) and part < len(metric_names):
+            parts.append(str(metric_names[part]))
+        elif isinstance(part, int):
+            parts[-1:] = [f"{parts[-1]}[{part}]"] if parts else [f"[{part}]"]
+        elif part in _FORM_TAGS or "[" in part:
+            continue
+        else:
+            parts.append(part)
+    return ".".join(parts) or "result"
+
+
+def message_of(error: Mapping[str, Any]) -> str:
+    message = str(error["msg"]).removeprefix("Value error, ")
+    value = error.get("input")
+    if error.get("type") == "literal_error" and isinstance(value, str):
+        return f"{message}, got {value!r}"
+    if error.get("type") == "union_tag_invalid":
+        return f"unknown data form {error.get('ctx', {}).get('tag')!r}"
+    if error.get("type") == "union_tag_not_found":
+        return "cannot tell the data form from its keys; give 'form' (binomial, continuous, …)"
+    return message
