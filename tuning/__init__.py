@@ -1,0 +1,1 @@
+"""Ray Tune adapters: search retraining variants for the best sandbox win-rate."""

@@ -1,0 +1,1 @@
+"""Phase 2, the improvement loop: retraining variants and judging them in the twin."""
