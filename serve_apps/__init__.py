@@ -1,0 +1,1 @@
+"""twinloop on Ray Serve: a FastAPI ingress composed with one deployment per capability."""

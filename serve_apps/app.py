@@ -1,0 +1,78 @@
+"""The Serve application: the ingress composed with one deployment per capability.
+
+``build_app(args)`` is the ``import_path`` of ``serve_config.yaml``
+(``serve_apps.app:build_app``). Each capability is its own deployment, reached from the ingress
+through a ``DeploymentHandle``, so the config can scale them apart (``num_replicas``,
+``autoscaling_config``): the twin, the metrics engine and the analyzer are CPU-bound, the
+ingress is not.
+Routes are mounted only for the capabilities bound here, so none pretends to serve a missing one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from ray import serve
+from ray.serve import Application
+from ray.serve.handle import DeploymentHandle
+
+from cluster.store_factory import open_store
+from serve_apps.capabilities.analyzer import AnalyzerService
+from serve_apps.capabilities.metrics import MetricsService
+from serve_apps.capabilities.twin import TwinService
+from serve_apps.clients import CapabilityClient, HandleClient
+from serve_apps.config import AppConfig, app_config
+from serve_apps.ingress import Edge, create_api
+from serve_apps.runs import RunBook
+
+APP_NAME = "twinloop"
+
+
+@serve.deployment(
+    name="Ingress",
+    max_ongoing_requests=128,  # async routes: waiting on handles costs no CPU
+    ray_actor_options={"num_cpus": 0.1},
+)
+@serve.ingress()
+class Ingress:
+    """FastAPI ingress; routes live in ``serve_apps.ingress.create_api``."""
+
+    def __init__(self, config: AppConfig, **handles: DeploymentHandle[Any]) -> None:
+        store = open_store(config.settings.redis_url, config.settings.data_dir)
+        clients: dict[str, CapabilityClient] = {
+            name: HandleClient(handle) for name, handle in handles.items()
+        }
+        self.edge = Edge(config=config, runs=RunBook(store), capabilities=clients)
+
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        return create_api(self.edge)
+
+
+Twin = serve.deployment(
+    TwinService, name="Twin", max_ongoing_requests=16, ray_actor_options={"num_cpus": 0.25}
+)
+Metrics = serve.deployment(
+    MetricsService, name="Metrics", max_ongoing_requests=16, ray_actor_options={"num_cpus": 0.25}
+)
+Analyzer = serve.deployment(
+    AnalyzerService,
+    name="Analyzer",
+    max_ongoing_requests=16,
+    ray_actor_options={"num_cpus": 0.25},
+)
+
+DEPLOYMENTS = (Ingress, Twin, Metrics, Analyzer)
+
+
+def build_app(args: dict[str, Any]) -> Application:
+    """Application builder for ``serve run`` / ``serve deploy`` (args: settings, limits)."""
+    config = app_config(args)
+    ingress: Any = Ingress  # serve.deployment returns a Deployment; its stubs lose .bind
+    app: Application = ingress.bind(
+        config,
+        twin=Twin.bind(config),  # type: ignore[attr-defined]
+        metrics=Metrics.bind(config),  # type: ignore[attr-defined]
+        analyzer=Analyzer.bind(config),  # type: ignore[attr-defined]
+    )
+    return app

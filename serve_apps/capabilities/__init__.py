@@ -1,0 +1,1 @@
+"""Capability services: plain classes (testable without Ray) that Serve hosts as deployments."""

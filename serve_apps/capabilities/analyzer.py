@@ -1,0 +1,68 @@
+"""The analyzer capability: the Failure Analyzer over HTTP, its stored analyses and patterns.
+
+Analyses are kept in the Store under kind ``analyses`` by experiment id (a re-analysis replaces
+the document and keeps the earlier version as history); named failure patterns under kind
+``patterns`` — both written by ``twinloop.analysis`` itself, read back here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from serve_apps.capabilities.base import CapabilityService
+from serve_apps.errors import returns_failures
+from serve_apps.runs import Operation
+from serve_apps.schemas import AnalyzeRequest, PatternList
+from serve_apps.tables import table_from_json
+from twinloop.analysis.analyzer import KIND as ANALYSES
+from twinloop.analysis.analyzer import FailureAnalysis, analyze_failure
+from twinloop.analysis.patterns import PATTERNS, Pattern
+from twinloop.errors import InvalidInput, NotFound
+
+
+class AnalyzerService(CapabilityService):
+    """Failure analyses: run one, fetch one, list the patterns seen across them."""
+
+    name = "analyzer"
+
+    def operations(self) -> Mapping[str, Operation]:
+        return {
+            "analyze_failure": lambda body, _progress: self._analyze(
+                AnalyzeRequest.model_validate(body)
+            )
+        }
+
+    @returns_failures
+    def analyze(self, request: AnalyzeRequest) -> FailureAnalysis:
+        return self._analyze(request)
+
+    @returns_failures
+    def get_analysis(self, experiment_id: str) -> FailureAnalysis:
+        found = self.store.find(ANALYSES, experiment_id)
+        if found is None:
+            raise NotFound("analysis", experiment_id)
+        return found.to_model(FailureAnalysis)
+
+    @returns_failures
+    def patterns(self, limit: int) -> PatternList:
+        patterns = self.store.query_models(PATTERNS, Pattern)
+        patterns.sort(key=lambda p: (-p.count, p.code))
+        analyses = len(self.store.query(ANALYSES))
+        return PatternList(patterns=patterns[:limit], analyses=analyses)
+
+    def _analyze(self, request: AnalyzeRequest) -> FailureAnalysis:
+        request.check(self.limits)
+        table = None if request.rows is None else table_from_json(request.rows, self.limits, "rows")
+        try:
+            analysis = analyze_failure(
+                request.result_data(),
+                store=self.store if request.store else None,
+                settings=self.config.settings,
+                raw_table=table,
+            )
+        except InvalidInput as exc:
+            if exc.field.startswith(("rows", "experimentId")):
+                raise
+            raise InvalidInput(f"testResult.{exc.field}", exc.message) from exc
+        self.telemetry.analysis(analysis.severity)
+        return analysis

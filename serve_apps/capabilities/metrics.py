@@ -1,0 +1,183 @@
+"""The metrics capability: what-if, correlations, anomalies and synthetic data over HTTP.
+
+Each operation takes the validated request body, converts its JSON tables with the size limits
+applied, and calls the pure core; results are the core's own result models.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import ray
+
+from cluster.commands.anomalies import PATTERN_KIND  # the pattern library's Store kind
+from serve_apps.capabilities.base import CapabilityService
+from serve_apps.errors import returns_failures
+from serve_apps.runs import Operation, Progress
+from serve_apps.schemas import (
+    AnomaliesRequest,
+    AnomaliesResponse,
+    CalibrateRequest,
+    CalibrateResponse,
+    CorrelationsRequest,
+    SyntheticRequest,
+    SyntheticResponse,
+    WhatIfRequest,
+)
+from serve_apps.tables import table_from_json, table_to_columns
+from twinloop.errors import InvalidInput
+from twinloop.replication.anomaly import detect_anomalies
+from twinloop.replication.anomaly_models import AnomalyPattern
+from twinloop.replication.anomaly_patterns import DEFAULT_PATTERNS, learn_pattern
+from twinloop.replication.calibration import calibrate, save_calibration
+from twinloop.replication.correlation import CorrelationResult, correlate
+from twinloop.replication.history import history_from_table
+from twinloop.replication.synthetic import SyntheticSpec, parse_edge_case, synthesize
+from twinloop.replication.whatif import WhatIfResult, run_what_if
+
+
+class MetricsService(CapabilityService):
+    """Metric replication: analytic what-if, correlations, synthetic data."""
+
+    name = "metrics"
+
+    def operations(self) -> Mapping[str, Operation]:
+        return {
+            "what_if": lambda body, _progress: self._what_if(WhatIfRequest.model_validate(body)),
+            "correlations": lambda body, _progress: self._correlations(
+                CorrelationsRequest.model_validate(body)
+            ),
+            "synthetic": lambda body, progress: self._synthetic(
+                SyntheticRequest.model_validate(body), progress
+            ),
+            "anomalies": lambda body, _progress: self._anomalies(
+                AnomaliesRequest.model_validate(body)
+            ),
+            "calibrate": lambda body, progress: self._calibrate(
+                CalibrateRequest.model_validate(body), progress
+            ),
+        }
+
+    @returns_failures
+    def what_if(self, request: WhatIfRequest) -> WhatIfResult:
+        return self._what_if(request)
+
+    @returns_failures
+    def correlations(self, request: CorrelationsRequest) -> CorrelationResult:
+        return self._correlations(request)
+
+    @returns_failures
+    def synthetic(self, request: SyntheticRequest) -> SyntheticResponse:
+        return self._synthetic(request, lambda _p, _m: None)
+
+    @returns_failures
+    def anomalies(self, request: AnomaliesRequest) -> AnomaliesResponse:
+        return self._anomalies(request)
+
+    def _calibrate(self, request: CalibrateRequest, progress: Progress) -> CalibrateResponse:
+        """Candidate twins run on the sandbox's actor pool (RayEvaluator) across the cluster."""
+        from actors.calibration import RayEvaluator
+
+        table = table_from_json(request.history, self.limits, "history")
+        history = history_from_table(table, timestamp=request.timestamp)
+        progress(0.05, "history validated")
+        pool = self.config.sandbox
+        free = float(ray.available_resources().get("CPU", 0.0))  # type: ignore[no-untyped-call]
+        workers = max(1, min(pool.max_workers, int(free // pool.cpus_per_worker)))
+        started = time.perf_counter()
+        with RayEvaluator(num_workers=workers, num_cpus=pool.cpus_per_worker) as evaluator:
+            result = calibrate(history, request.settings, evaluate=evaluator)
+        self.telemetry.simulated(
+            "calibrate", result.simulations, 0.0, time.perf_counter() - started
+        )
+        ident = save_calibration(self.store, result) if request.save else None
+        return CalibrateResponse(environment_id=ident, result=result)
+
+    def _what_if(self, request: WhatIfRequest) -> WhatIfResult:
+        history = None
+        if request.history is not None:
+            table = table_from_json(request.history, self.limits, "history")
+            history = history_from_table(table, timestamp=request.timestamp)
+        return run_what_if(request.to_spec(), history)
+
+    def _correlations(self, request: CorrelationsRequest) -> CorrelationResult:
+        table = table_from_json(request.history, self.limits, "history")
+        history = history_from_table(table, timestamp=request.timestamp)
+        if request.segment:
+            history = history.select(**request.segment)
+        if request.collapse is not None:
+            history = history.collapse(request.collapse)
+        return correlate(history, request.settings, metrics=request.metrics)
+
+    def _synthetic(self, request: SyntheticRequest, progress: Progress) -> SyntheticResponse:
+        cases: list[Any] = [
+            parse_edge_case(case, f"edge_cases.{i}") if isinstance(case, str) else case
+            for i, case in enumerate(request.edge_cases)
+        ]
+        spec = SyntheticSpec(
+            rows=request.rows,
+            seed=request.seed,
+            edge_cases=tuple(cases),
+            keep_missing=request.keep_missing,
+        )
+        source = table_from_json(request.source, self.limits, "source")
+        progress(0.1, "fitted the copula")
+        table, result = synthesize(source, spec)
+        return SyntheticResponse(result=result, columns=table_to_columns(table))
+
+    def _anomalies(self, request: AnomaliesRequest) -> AnomaliesResponse:
+        table = table_from_json(request.series, self.limits, "series")
+        history = history_from_table(table, timestamp=request.timestamp, field="series")
+        history.require_single_series("series")
+        column = request.value_column
+        if column is None:
+            if len(history.metric_names) != 1:
+                raise InvalidInput(
+                    "value_column",
+                    f"the series has several metrics ({', '.join(history.metric_names)}); name one",
+                )
+            column = history.metric_names[0]
+        values = history.values(column)
+        missing = np.flatnonzero(np.isnan(values))
+        if missing.size:
+            raise InvalidInput(
+                f"series.{column}",
+                f"row {int(missing[0])} has no value "
+                f"({missing.size} missing); anomaly detection needs every point",
+            )
+        patterns = [*DEFAULT_PATTERNS, *request.patterns]
+        if request.use_stored_patterns:
+            patterns += self.store.query_models(PATTERN_KIND, AnomalyPattern, order="oldest")
+        times = (
+            history.time.astype("datetime64[s]")
+            if history.time_kind == "datetime"
+            else (history.time)
+        )
+        result = detect_anomalies(times, values, request.settings, patterns)
+        learned = None
+        if request.learn is not None:
+            if not result.anomalies:
+                raise InvalidInput("learn", "no anomaly in the series to learn a pattern from")
+            strongest = max(result.anomalies, key=lambda a: a.score)
+            learned = learn_pattern(strongest, request.learn, "learned through the HTTP API")
+            self.store.put_model(PATTERN_KIND, pattern_id(request.learn), learned)
+        return AnomaliesResponse(
+            value_column=column,
+            n_points=result.n_points,
+            settings=result.settings,
+            patterns_used=result.patterns_used,
+            anomalies=result.anomalies,
+            scores=result.scores if request.include_scores else None,
+            learned=learned,
+        )
+
+
+def pattern_id(name: str) -> str:
+    """A store id from a pattern name: letters, digits, '.', '_' and '-' only."""
+    ident = "".join(c if c.isalnum() or c in "._-" else "-" for c in name.strip()).strip("-.")
+    if not ident:
+        raise InvalidInput("learn", f"{name!r} gives an empty pattern id")
+    return ident[:128]

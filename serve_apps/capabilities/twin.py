@@ -1,0 +1,223 @@
+"""The twin capability: the environment catalogue (domain presets and stored environments).
+
+An environment id is either a domain preset's name (``sales``, ``marketing``, …) or the id of a
+``BusinessEnvironment`` kept in the Store under kind ``environments`` — the convention
+calibration uses (``twinloop.replication.calibration.save_calibration``), so a calibrated twin
+is listed here as ``calibrated`` (its full result sits under kind ``calibrations``), one posted
+to ``POST /environments`` as ``stored``. The sandbox routes resolve ``environmentId`` through
+:meth:`TwinService.resolve`.
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+import ray
+from pydantic import ValidationError
+
+from actors.sandbox_pool import RayExecutor
+from serve_apps.capabilities.base import CapabilityService
+from serve_apps.errors import returns_failures
+from serve_apps.limits import check_limit
+from serve_apps.runs import Deferred, Operation, Progress
+from serve_apps.schemas import (
+    AbTestRequest,
+    EnvironmentCreate,
+    EnvironmentDetail,
+    EnvironmentList,
+    EnvironmentSummary,
+    GridRequest,
+    HeadToHeadRequest,
+    SandboxRequest,
+    SandboxTestRequest,
+)
+from twinloop.errors import InvalidInput, NotFound
+from twinloop.replication.calibration import CALIBRATIONS, ENVIRONMENTS
+from twinloop.sandbox.abtest import run_ab_test
+from twinloop.sandbox.executor import SerialExecutor
+from twinloop.sandbox.grid import run_grid
+from twinloop.sandbox.headtohead import run_head_to_head
+from twinloop.sandbox.montecarlo import run_test
+from twinloop.sandbox.results import AbTestResult, GridResult, HeadToHeadResult, SandboxTestResult
+from twinloop.sandbox.specs import (
+    AbTestSpec,
+    GridSpec,
+    HeadToHeadSpec,
+    SandboxTestSpec,
+    parse_sandbox_spec,
+)
+from twinloop.sim.domains import DOMAINS, environment, preset
+from twinloop.sim.environment import BusinessEnvironment, to_invalid_input
+from twinloop.store import StoredDocument
+
+SandboxKind = Literal["test", "compare", "grid", "ab_test"]
+SandboxResult = SandboxTestResult | HeadToHeadResult | GridResult | AbTestResult
+_SANDBOX: dict[str, tuple[type[SandboxRequest], type[Any], Callable[..., SandboxResult]]] = {
+    "test": (SandboxTestRequest, SandboxTestSpec, run_test),
+    "compare": (HeadToHeadRequest, HeadToHeadSpec, run_head_to_head),
+    "grid": (GridRequest, GridSpec, run_grid),
+    "ab_test": (AbTestRequest, AbTestSpec, run_ab_test),
+}
+
+
+class TwinService(CapabilityService):
+    """Environments and the model performance sandbox of the digital twin.
+
+    An inline sandbox call runs its replicates in this replica (no actor start-up cost) when its
+    work is under ``Limits.inline_customer_days``; bigger ones come back ``Deferred`` and run in
+    the background over a ``RayExecutor`` actor pool spread across the cluster.
+    """
+
+    name = "twin"
+
+    def operations(self) -> Mapping[str, Operation]:
+        return {
+            f"sandbox_{kind}": functools.partial(self._background_sandbox, kind)
+            for kind in _SANDBOX
+        }
+
+    @returns_failures
+    def sandbox(self, kind: SandboxKind, request: SandboxRequest) -> SandboxResult | Deferred:
+        """Run a sandbox spec here, or say it is too big for a request."""
+        spec = self._spec(kind, request)
+        work = customer_days(spec, self.config.settings.monte_carlo_runs)
+        if work > self.limits.inline_customer_days:
+            return Deferred(
+                f"{work:.3g} customer-days is above the inline budget of "
+                f"{self.limits.inline_customer_days:.3g}"
+            )
+        return self._run(kind, spec, SerialExecutor(), None)
+
+    def _background_sandbox(
+        self, kind: str, body: dict[str, Any], progress: Progress
+    ) -> SandboxResult:
+        request_type = _SANDBOX[kind][0]
+        spec = self._spec(kind, request_type.model_validate(body))
+        free = float(ray.available_resources().get("CPU", 0.0))  # type: ignore[no-untyped-call]
+        pool = self.config.sandbox
+        workers = max(1, min(pool.max_workers, int(free // pool.cpus_per_worker)))
+        with RayExecutor(workers, num_cpus=pool.cpus_per_worker, label=f"http-{kind}") as executor:
+            return self._run(
+                kind, spec, executor, lambda done, total: progress(done / max(total, 1), None)
+            )
+
+    def _spec(self, kind: str, request: SandboxRequest) -> Any:
+        """The core spec: ``environmentId`` resolved (stored ones too), limits checked."""
+        request.check(self.limits)
+        fields = request.core_fields()
+        if request.environment_id is not None:
+            fields["environment"] = self.resolve(request.environment_id)
+        spec = parse_sandbox_spec(fields, kind)
+        work = customer_days(spec, self.config.settings.monte_carlo_runs)
+        check_limit("customer_days", work, self.limits.max_customer_days)
+        return spec
+
+    def _run(
+        self, kind: str, spec: Any, executor: Any, progress: Callable[[int, int], None] | None
+    ) -> SandboxResult:
+        run = _SANDBOX[kind][2]
+        result = run(spec, settings=self.config.settings, executor=executor, progress=progress)
+        info = result.execution
+        self.telemetry.simulated(
+            f"sandbox_{kind}", result.replicates, info.customer_days, info.wall_seconds
+        )
+        return result
+
+    @returns_failures
+    def list_environments(self, limit: int = 200) -> EnvironmentList:
+        items = [self._preset_detail(d) for d in DOMAINS]
+        summaries: list[EnvironmentSummary] = [
+            EnvironmentSummary.model_validate(d.model_dump(exclude={"environment"})) for d in items
+        ]
+        for stored in self.store.query(ENVIRONMENTS, limit=limit):
+            detail = self._stored_detail(stored)
+            summaries.append(
+                EnvironmentSummary.model_validate(detail.model_dump(exclude={"environment"}))
+            )
+        return EnvironmentList(environments=summaries)
+
+    @returns_failures
+    def get_environment(self, environment_id: str) -> EnvironmentDetail:
+        return self._detail(environment_id)
+
+    @returns_failures
+    def create_environment(self, request: EnvironmentCreate) -> EnvironmentDetail:
+        ident = request.id or f"env-{uuid.uuid4().hex[:12]}"
+        if ident in DOMAINS:
+            raise InvalidInput("id", f"{ident!r} is a preset name; choose another id")
+        if request.preset is not None:
+            try:
+                env = environment(request.preset, **request.changes)
+            except ValidationError as exc:
+                raise to_invalid_input(exc, "changes") from exc
+        else:
+            assert request.environment is not None  # guaranteed by the model's validator
+            env = request.environment
+        stored = self.store.put_model(
+            ENVIRONMENTS, ident, env, expected_version=None if request.replace else 0
+        )
+        return self._stored_detail(stored)
+
+    def resolve(self, environment_id: str) -> BusinessEnvironment:
+        """The environment behind an id (preset or stored); NotFound names the id."""
+        return self._detail(environment_id).environment
+
+    def _detail(self, environment_id: str) -> EnvironmentDetail:
+        if environment_id in DOMAINS:
+            return self._preset_detail(environment_id)
+        stored = self.store.find(ENVIRONMENTS, environment_id)
+        if stored is None:
+            raise NotFound("environment", environment_id)
+        return self._stored_detail(stored)
+
+    @staticmethod
+    def _preset_detail(domain: str) -> EnvironmentDetail:
+        p = preset(domain)
+        env = p.environment
+        return EnvironmentDetail(
+            id=domain,
+            source="preset",
+            name=env.name,
+            domain=env.domain,
+            decision=p.decision,
+            primary_kpis=p.primary_kpis,
+            initial_customers=env.initial_customers,
+            environment=env,
+        )
+
+    def _stored_detail(self, stored: StoredDocument) -> EnvironmentDetail:
+        env = stored.to_model(BusinessEnvironment)
+        calibrated = self.store.find(CALIBRATIONS, stored.id) is not None
+        return EnvironmentDetail(
+            id=stored.id,
+            source="calibrated" if calibrated else "stored",
+            name=env.name,
+            domain=env.domain,
+            decision=env.decision,
+            initial_customers=env.initial_customers,
+            version=stored.version,
+            updated_at=stored.updated_at,
+            environment=env,
+        )
+
+
+def customer_days(spec: Any, default_replicates: int) -> float:
+    """Simulated customer-days a sandbox spec will cost, at most (initial + arrivals, × runs)."""
+    env = (
+        spec.environment
+        if isinstance(spec.environment, BusinessEnvironment)
+        else (preset(spec.environment).environment)
+    )
+    customers = spec.customers if spec.customers is not None else env.initial_customers
+    per_run = customers * spec.days + env.acquisition.rate_per_day * spec.days**2 / 2
+    early_stop = getattr(spec, "early_stop", None)
+    replicates = spec.replicates or default_replicates
+    if early_stop is not None:
+        replicates = max(replicates, early_stop.max_replicates)
+    arms = {"test": 1, "compare": 2, "ab_test": 1}.get(spec.kind)
+    if arms is None:
+        arms = len(spec.scenarios) * len(spec.models)
+    return float(per_run * replicates * arms)

@@ -1,0 +1,80 @@
+"""The application's arguments: settings overrides and request limits, validated once.
+
+``serve_config.yaml`` passes them as ``applications[].args``; ``serve_apps.app.build_app``
+validates them into :class:`AppConfig`, which every deployment receives. Settings come from the
+environment (``TWINLOOP_*`` variables of the nodes, or the config's ``runtime_env.env_vars``) with
+``args.settings`` on top. A relative data directory (the default ``./twinloop-data`` included)
+is taken from the home directory here, because a replica's working directory is a temporary
+folder that does not survive a restart.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from serve_apps.limits import Limits
+from twinloop.config import Settings, load_settings
+from twinloop.errors import ConfigError
+
+
+class AppArgs(BaseModel):
+    """``applications[].args`` in the Serve config."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    settings: dict[str, Any] = Field(
+        default_factory=dict, description="Settings fields (snake_case) over the environment."
+    )
+    limits: dict[str, Any] = Field(default_factory=dict, description="Limits fields.")
+    sandbox: dict[str, Any] = Field(default_factory=dict, description="SandboxPool fields.")
+
+
+class SandboxPool(BaseModel):
+    """The actor pool a background sandbox run fans its replicates out over."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cpus_per_worker: float = Field(default=1.0, gt=0.0, description="num_cpus of each actor.")
+    max_workers: int = Field(default=8, ge=1, description="Actors per run, at most.")
+
+
+class AppConfig(BaseModel):
+    """What every deployment of the application is built with."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    settings: Settings
+    limits: Limits
+    sandbox: SandboxPool = SandboxPool()
+
+
+def app_config(args: dict[str, Any] | AppArgs | None = None) -> AppConfig:
+    """Validate the builder's args; ConfigError names the bad key."""
+    try:
+        parsed = args if isinstance(args, AppArgs) else AppArgs.model_validate(args or {})
+    except ValidationError as exc:
+        loc = ".".join(str(p) for p in exc.errors()[0]["loc"])
+        raise ConfigError(f"args.{loc}: {exc.errors()[0]['msg']}") from exc
+    unknown = sorted(set(parsed.settings) - set(Settings.model_fields))
+    if unknown:
+        raise ConfigError(f"args.settings: unknown setting(s) {unknown}")
+    settings = load_settings(**parsed.settings)
+    data_dir = Path(settings.data_dir).expanduser()
+    if not data_dir.is_absolute():
+        data_dir = (Path.home() / data_dir).resolve()
+    settings = settings.model_copy(update={"data_dir": data_dir})
+    limits_in = {"max_replicates": settings.max_replicates, **parsed.limits}
+    try:
+        limits = Limits.model_validate(limits_in)
+    except ValidationError as exc:
+        loc = ".".join(str(p) for p in exc.errors()[0]["loc"])
+        raise ConfigError(f"args.limits.{loc}: {exc.errors()[0]['msg']}") from exc
+    try:
+        sandbox = SandboxPool.model_validate(parsed.sandbox)
+    except ValidationError as exc:
+        loc = ".".join(str(p) for p in exc.errors()[0]["loc"])
+        raise ConfigError(f"args.sandbox.{loc}: {exc.errors()[0]['msg']}") from exc
+    return AppConfig(settings=settings, limits=limits, sandbox=sandbox)
