@@ -10,7 +10,11 @@ COMMANDS: list[str] = [
     "simulate",
     "correlations",
     "whatif",
+    "calibrate",
     "synthetic",
     "anomalies",
     "rootcause",
+    "analyze",
+    "serve",
+    "sandbox",
 ]

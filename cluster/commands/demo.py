@@ -1,45 +1,176 @@
-"""``twinloop demo``: the main job on embedded defaults (local Ray, no Redis).
+"""``twinloop demo``: the main job — a lost A/B test proved, explained, priced, fixed in the twin.
 
-For now: one run of the sales twin with its summary. The failure-to-fix story (A/B test,
-analysis, what-if, sandbox validation, report) grows here as its parts land.
+Embedded defaults: a private local Ray (one CPU per core), the SQLite store in the output
+folder. ``--ray-address`` joins a running cluster, ``--redis-url`` (or ``TWINLOOP_REDIS_URL``)
+uses Redis. Everything that can be wrong with the input — the output folder, the Redis URL, the
+Ray address — is checked before any work starts and reported in one line (exit 2).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from cluster.commands.simulate import render_summary
-from twinloop.errors import InvalidInput
-from twinloop.sim.domains import environment
-from twinloop.sim.lifecycle import simulate
-from twinloop.sim.models import ModelProfile
-from twinloop.sim.spec import SimulationSpec
+from twinloop.config import load_settings
+from twinloop.errors import InvalidInput, StoreUnavailable, TwinloopError
+
+if TYPE_CHECKING:
+    from twinloop.demo.results import DemoResult
+
+STORE_KIND = "demo_runs"
+RAY_PROBE_SECONDS = 5.0
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("demo", help="run the main job on the embedded defaults")
-    p.add_argument("--out", type=Path, default=Path("twinloop-demo"), help="output folder")
-    p.add_argument("--seed", type=int, default=1)
+    p = sub.add_parser(
+        "demo", help="the main job: a lost A/B test proved, explained, priced and fixed"
+    )
+    add_arguments(p)
     p.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    out: Path = args.out
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InvalidInput("out", f"cannot create {str(out)!r}: {exc.strerror}") from exc
-    env = environment("sales", initial_customers=100_000)
-    models = [
-        ModelProfile(name="model-v2", accuracy=0.85, latency_p50_ms=100, latency_p95_ms=220),
-        ModelProfile(name="model-v3", accuracy=0.80, latency_p50_ms=250, latency_p95_ms=600),
-    ]
-    spec = SimulationSpec(environment=env, models=models, days=30, seed=args.seed)
-    result = simulate(spec)
-    kpis = out / "kpis.parquet"
-    import pyarrow.parquet as pq
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, default=Path("twinloop-demo"), help="output folder")
+    p.add_argument("--ray-address", default=None, help="join this Ray cluster (host:port, auto)")
+    p.add_argument("--redis-url", default=None, help="Redis store (default: SQLite in --out)")
+    p.add_argument("--small", action="store_true", help="the reduced-size scenario")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the result model as JSON")
 
-    pq.write_table(result.kpis, kpis)
-    print(render_summary(result, kpis))
+
+def check_out(out: Path) -> Path:
+    """The output folder: created if only it is missing, and proven writable."""
+    parent = out.resolve().parent
+    if not out.exists() and not parent.is_dir():
+        raise InvalidInput("out", f"the parent folder of {str(out)!r} does not exist")
+    if out.exists() and not out.is_dir():
+        raise InvalidInput("out", f"{str(out)!r} exists and is not a folder")
+    try:
+        out.mkdir(exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        raise InvalidInput("out", f"cannot write to {str(out)!r}: {exc.strerror}") from exc
+    return out
+
+
+def check_ray_address(address: str | None) -> None:
+    """Fail fast on an address nobody answers at (``ray.init`` would wait a long time)."""
+    if address is None or address in ("auto", "local") or address.startswith("ray://"):
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise InvalidInput("ray_address", f"{address!r} is not host:port, auto or ray://…")
+    try:
+        socket.create_connection((host, int(port)), timeout=RAY_PROBE_SECONDS).close()
+    except OSError as exc:
+        raise InvalidInput("ray_address", f"no Ray cluster answers at {address!r}: {exc}") from exc
+
+
+def _connect_ray(address: str | None) -> bool:
+    """Join or start Ray; True when this process started (and must stop) it."""
+    import ray
+
+    from actors.sandbox_pool import ensure_ray
+
+    if ray.is_initialized():
+        return False
+    try:
+        ensure_ray(address, num_cpus=os.cpu_count() or 1)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise InvalidInput("ray_address", f"cannot connect to Ray at {address!r}: {exc}") from exc
+    return True
+
+
+def _progress(enabled: bool) -> tuple[Callable[[int, int], None], Callable[[], None]]:
+    """A progress callback that opens Ray's tqdm bar on its first call (total known then)."""
+    state: dict[str, Any] = {}
+
+    def update(done: int, total: int) -> None:
+        if not enabled:
+            return
+        if "bar" not in state:
+            from cluster.jobs.sandbox import progress_bar
+
+            state["update"], state["bar"] = progress_bar(total, "validating", on_ray=True)
+        state["update"](done, total)
+
+    def close() -> None:
+        if "bar" in state:
+            state["bar"]()
+
+    return update, close
+
+
+def _run_on_ray(args: argparse.Namespace, address: str | None, started: float) -> DemoResult:
+    """Connect (or start) Ray, run the story on the actor pool, leave Ray as we found it."""
+    from actors.sandbox_pool import RayExecutor
+    from twinloop.demo import reference_scenario, run_story
+
+    owns_ray = _connect_ray(address)
+    executor = RayExecutor(num_cpus=1.0, label="demo")
+    update, close = _progress(not args.no_progress and not args.json)
+    say: Callable[[str], None] = (lambda s: None) if args.json else (
+        lambda s: print(f"[{time.perf_counter() - started:5.1f}s] {s}", file=sys.stderr)
+    )  # fmt: skip
+    try:
+        scenario = reference_scenario(small=args.small, seed=args.seed)
+        return run_story(scenario, executor, settings=load_settings(), progress=update,
+                         on_step=say)  # fmt: skip
+    finally:
+        close()
+        executor.shutdown()
+        if owns_ray:
+            import ray
+
+            ray.shutdown()
+
+
+def run(args: argparse.Namespace) -> int:
+    from cluster.store_factory import open_store
+    from twinloop.report import summary_lines, write_report
+
+    if args.seed < 0:
+        raise InvalidInput("seed", f"must be >= 0, got {args.seed}")
+    settings = load_settings()
+    out = check_out(args.out)
+    redis_url = args.redis_url or settings.redis_url
+    try:
+        store = open_store(redis_url, out)
+    except StoreUnavailable as exc:
+        raise InvalidInput("redis_url", f"the store is unavailable: {exc}") from exc
+    with contextlib.closing(store):
+        address = args.ray_address or settings.ray_address
+        check_ray_address(address)
+        started = time.perf_counter()
+        result = _run_on_ray(args, address, started)
+        files = write_report(result, out)
+        lines = summary_lines(result)
+        store.put(STORE_KIND, f"seed-{args.seed}{'-small' if args.small else ''}", {
+            "summary": lines, "report": str(files.html.resolve()),
+            "timings": result.timings, "seed": args.seed, "small": args.small,
+        })  # fmt: skip
+    if args.json:
+        print(result.model_dump_json(indent=2))
+        return 0
+    print("\n".join(lines))
+    print(f"report: {files.html.resolve()}  ({time.perf_counter() - started:.0f} s)")
     return 0
+
+
+def main_checked(args: argparse.Namespace, prog: str) -> int:
+    """Run with the CLI's error contract (one line on stderr, exit 2); for the job entrypoint."""
+    try:
+        return run(args)
+    except TwinloopError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
