@@ -95,14 +95,8 @@ def test_common_random_numbers_narrow_the_interval_at_least_threefold() -> None:
     assert abs(active.difference - naive_active.difference) < naive["active"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="simulator CRN leak: per-interaction draws are sized by the *active* interacting "
-    "customers, so once churn differs between models the draws desynchronise (see the "
-    "sandbox report); revenue gains only ~1.6x from pairing until twinloop/sim is fixed",
-)
 def test_common_random_numbers_narrow_revenue_threefold() -> None:
-    """The same head-to-head on revenue: expected ≥ 3× once the simulator's draws stay aligned."""
+    """The same head-to-head on revenue: pairing narrows the interval at least 3×."""
     common = {
         "environment": "sales", "customers": 2000, "days": 20, "replicates": 12, "seed": 3,
         "baseline": ModelProfile(name="v1", accuracy=0.80),
