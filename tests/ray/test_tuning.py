@@ -21,10 +21,10 @@ def test_tune_finds_the_recipe_that_fixes_the_champion(ray_session: Any) -> None
         l2=[1.0],
         interactions=[True],
         segment_weights=[{"enterprise": 0.0}, {}],
-        customers=1_500,
-        days=8,
-        replicates=4,
-        seed=2,
+        customers=2_000,
+        days=10,
+        replicates=6,
+        seed=3,
     )
     assert len(recipes(spec)) == 2
     result = search_retraining(spec)
