@@ -37,7 +37,7 @@ from twinloop.sim.domains import DOMAINS
 
 KINDS = {"test": "test", "compare": "compare", "grid": "grid", "ab-test": "ab_test"}
 HELP = {
-    "test": "test one model: Monte Carlo replicates, per-KPI means and 95% intervals",
+    "test": "test one model: Monte Carlo replicates, per-KPI means and 95%% intervals",
     "compare": "head-to-head: baseline vs challenger on common random numbers",
     "grid": "parallel universes: scenarios × models, one table and a ranking",
     "ab-test": "an A/B test inside the twin: p-values, power, right-winner rate",
@@ -48,7 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser("sandbox", help="judge models in the twin before real traffic")
     kinds = parser.add_subparsers(dest="sandbox_kind", required=True, metavar="KIND")
     for name, kind in KINDS.items():
-        p = kinds.add_parser(name, help=HELP[name], description=HELP[name])
+        # help strings are %-formatted by argparse, descriptions are not
+        p = kinds.add_parser(name, help=HELP[name], description=HELP[name].replace("%%", "%"))
         _common(p)
         _specific(p, kind)
         p.set_defaults(handler=run, kind=kind)
@@ -287,4 +288,5 @@ def _render_ab(r: AbTestResult) -> list[str]:
             f"{a.rejection_rate:>7.1%} {right:>10} {a.p_value_quantiles['p50']:>9.3f} {ks:>6}"
         )
     lines.append("  reject = power (or false-positive rate when truth is none)")
+    lines.extend(f"  note: {note}" for note in r.notes)
     return lines

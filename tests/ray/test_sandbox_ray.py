@@ -18,9 +18,14 @@ pytestmark = pytest.mark.ray
 def compare_spec(**changes: Any) -> HeadToHeadSpec:
     """A head-to-head whose replicates take ~0.1 s each: long enough to kill a worker mid-run."""
     base: dict[str, Any] = {
-        "environment": "sales", "customers": 2000, "days": 25, "replicates": 5, "seed": 17,
-        "baseline": ModelProfile(name="v1"), "challenger": ModelProfile(name="v2", accuracy=0.85),
-    }  # fmt: skip
+        "environment": "sales",
+        "customers": 2000,
+        "days": 25,
+        "replicates": 5,
+        "seed": 17,
+        "baseline": ModelProfile(name="v1"),
+        "challenger": ModelProfile(name="v2", accuracy=0.85),
+    }
     return HeadToHeadSpec(**{**base, **changes})
 
 
@@ -29,10 +34,13 @@ def test_one_worker_two_workers_and_shuffled_order_give_the_serial_result(
 ) -> None:
     """Serial, 1 worker, and 2 workers fed in a shuffled order agree on every byte that counts."""
     spec = GridSpec(
-        customers=600, days=6, replicates=3, seed=4,
+        customers=600,
+        days=6,
+        replicates=3,
+        seed=4,
         scenarios=[Scenario(name="base"), Scenario(name="busy", customers=2000)],
         models=[ModelProfile(name="a"), ModelProfile(name="b", accuracy=0.9)],
-    )  # fmt: skip
+    )
     serial = run_grid(spec)
     with RayExecutor(1) as one:
         single = run_grid(spec, executor=one)
@@ -91,8 +99,9 @@ def test_runs_export_ray_metrics(ray_session: Any) -> None:
         if all(any(ln.startswith(w) for ln in lines) for w in wanted):
             break
         time.sleep(2)
-    done = [ln for ln in text.splitlines()
-            if ln.startswith(wanted[0]) and 'run="metrics-test"' in ln]  # fmt: skip
+    done = [
+        ln for ln in text.splitlines() if ln.startswith(wanted[0]) and 'run="metrics-test"' in ln
+    ]
     assert done, f"no {wanted[0]} line for this run"
     assert float(done[0].rsplit(" ", 1)[1]) == 6.0  # 3 replicates × 2 arms
     assert any(ln.startswith(wanted[1]) and 'run="metrics-test"' in ln for ln in text.splitlines())

@@ -87,8 +87,13 @@ def test_moments_merge_in_any_order_bit_identically() -> None:
 def test_t_interval_matches_scipy() -> None:
     """A plain KPI's interval is scipy's Student t interval of the replicate values."""
     x = np.array([3.1, 2.7, 3.9, 3.3, 2.2, 3.0])
-    s = summarize("revenue", Moments.merge_all(map(Moments.of, x[:, None]), 1),
-                  direction="higher", primary=True, confidence=0.95)  # fmt: skip
+    s = summarize(
+        "revenue",
+        Moments.merge_all(map(Moments.of, x[:, None]), 1),
+        direction="higher",
+        primary=True,
+        confidence=0.95,
+    )
     lo, hi = stats.t.interval(0.95, len(x) - 1, loc=x.mean(), scale=stats.sem(x))
     assert s.method == "t" and math.isclose(s.lower, lo) and math.isclose(s.upper, hi)
     assert math.isclose(s.relative_half_width or 0, (hi - lo) / 2 / x.mean())
@@ -134,8 +139,9 @@ def _spec(kind: str, **extra: Any) -> Any:
     if kind == "compare":
         return HeadToHeadSpec(baseline=a, challenger=b, **base)
     if kind == "grid":
-        return GridSpec(scenarios=[Scenario(name="x"), Scenario(name="y", customers=300)],
-                        models=[a, b], **base)  # fmt: skip
+        return GridSpec(
+            scenarios=[Scenario(name="x"), Scenario(name="y", customers=300)], models=[a, b], **base
+        )
     return AbTestSpec(variants=[a, b], **base)
 
 
@@ -176,8 +182,13 @@ def test_early_stop_adds_batches_until_the_target_or_the_cap() -> None:
     loose = run_test(
         _spec("test", replicates=3, early_stop=EarlyStop(relative_half_width=0.9, max_replicates=9))
     )
-    tight = run_test(_spec("test", replicates=3, early_stop=EarlyStop(
-        relative_half_width=1e-6, max_replicates=9, batch_size=4)))  # fmt: skip
+    tight = run_test(
+        _spec(
+            "test",
+            replicates=3,
+            early_stop=EarlyStop(relative_half_width=1e-6, max_replicates=9, batch_size=4),
+        )
+    )
     assert (loose.replicates, loose.stop.reason) == (3, "target_reached")
     assert (tight.replicates, tight.stop.reason, tight.stop.checks) == (9, "cap_reached", 3)
     # The first replicates of a longer run are the same replicates.

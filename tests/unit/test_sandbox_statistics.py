@@ -67,8 +67,9 @@ def test_interval_covers_the_mm_infinity_mean_at_its_nominal_rate() -> None:
     env = plain_env(initial_customers=n0)
     covered = 0
     for repetition in range(200):
-        spec = SandboxTestSpec(environment=env, days=days, replicates=4, seed=repetition,
-                               kpis=["active"])  # fmt: skip
+        spec = SandboxTestSpec(
+            environment=env, days=days, replicates=4, seed=repetition, kpis=["active"]
+        )
         active = next(k for k in run_test(spec).kpis if k.kpi == "active")
         covered += active.lower <= truth <= active.upper
     assert 0.90 <= covered / 200 <= 0.98
@@ -78,10 +79,14 @@ def test_common_random_numbers_narrow_the_interval_at_least_threefold() -> None:
     """Sales preset, accuracy 0.80 vs 0.85: the paired CRN interval is ≥ 3× narrower than with
     independent seeds on the population KPIs (active and churned customers)."""
     common = {
-        "environment": "sales", "customers": 2000, "days": 20, "replicates": 12, "seed": 3,
+        "environment": "sales",
+        "customers": 2000,
+        "days": 20,
+        "replicates": 12,
+        "seed": 3,
         "baseline": ModelProfile(name="v1", accuracy=0.80),
         "challenger": ModelProfile(name="v2", accuracy=0.85),
-    }  # fmt: skip
+    }
     crn = run_head_to_head(HeadToHeadSpec(**common))
     independent = run_head_to_head(HeadToHeadSpec(**common, common_random_numbers=False))
     width = {d.kpi: d.half_width for d in crn.differences}
@@ -98,10 +103,14 @@ def test_common_random_numbers_narrow_the_interval_at_least_threefold() -> None:
 def test_common_random_numbers_narrow_revenue_threefold() -> None:
     """The same head-to-head on revenue: pairing narrows the interval at least 3×."""
     common = {
-        "environment": "sales", "customers": 2000, "days": 20, "replicates": 12, "seed": 3,
+        "environment": "sales",
+        "customers": 2000,
+        "days": 20,
+        "replicates": 12,
+        "seed": 3,
         "baseline": ModelProfile(name="v1", accuracy=0.80),
         "challenger": ModelProfile(name="v2", accuracy=0.85),
-    }  # fmt: skip
+    }
     crn = run_head_to_head(HeadToHeadSpec(**common, kpis=["revenue"]))
     independent = run_head_to_head(
         HeadToHeadSpec(**common, kpis=["revenue"], common_random_numbers=False)
@@ -162,10 +171,16 @@ def test_ab_test_finds_a_real_winner_with_high_power() -> None:
 def test_thompson_sampling_shifts_traffic_to_the_better_variant() -> None:
     """With Thompson allocation most new arrivals go to the variant that converts better."""
     common = {
-        "environment": "sales", "customers": 500, "days": 14, "replicates": 3, "seed": 1,
-        "variants": [ModelProfile(name="weak", accuracy=0.5),
-                     ModelProfile(name="strong", accuracy=0.95)],
-    }  # fmt: skip
+        "environment": "sales",
+        "customers": 500,
+        "days": 14,
+        "replicates": 3,
+        "seed": 1,
+        "variants": [
+            ModelProfile(name="weak", accuracy=0.5),
+            ModelProfile(name="strong", accuracy=0.95),
+        ],
+    }
     fixed = run_ab_test(AbTestSpec(**common)).allocation
     adaptive = run_ab_test(AbTestSpec(**common, allocation_policy="thompson")).allocation
     share = {a.variant: a.arrival_share for a in adaptive}

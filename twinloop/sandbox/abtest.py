@@ -26,7 +26,7 @@ from twinloop.sandbox.abstats import UnitTest
 from twinloop.sandbox.arrow import rows_to_table
 from twinloop.sandbox.collect import Collector, run_batches
 from twinloop.sandbox.executor import Executor, ProgressCallback, SerialExecutor
-from twinloop.sandbox.indicators import REPLICATE_KPIS, unit_direction
+from twinloop.sandbox.indicators import REPLICATE_KPIS, UNIT_KPIS, unit_direction
 from twinloop.sandbox.intervals import t_quantile
 from twinloop.sandbox.moments import Moments
 from twinloop.sandbox.plan import (
@@ -116,9 +116,23 @@ def run_ab_test(
         alpha=spec.alpha,
         allocation=_allocation(spec, sim.weights, outcomes),
         analyses=_analyses(spec, outcomes),
+        notes=_notes(spec),
         table=rows_to_table(rows, TABLE_COLUMNS),
         tests=rows_to_table(test_rows, TEST_COLUMNS),
     )
+
+
+def _notes(spec: AbTestSpec) -> list[str]:
+    """Caveats of the design that a reader of the numbers must know."""
+    totals = [k for k in spec.kpis if UNIT_KPIS[k][0] != "ratio"]
+    if spec.allocation_policy == "thompson" and totals:
+        return [
+            "thompson allocation sends later arrivals mostly to the leading variant, and later "
+            "arrivals have had less time to convert, spend or churn: per-customer totals "
+            f"({', '.join(totals)}) are confounded with exposure time under adaptive allocation; "
+            "judge variants on rate KPIs (conversion_rate) or with a fixed allocation"
+        ]
+    return []
 
 
 def _test_row(test: UnitTest) -> dict[str, object]:

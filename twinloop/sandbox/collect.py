@@ -31,6 +31,7 @@ class Collector:
         self.outcomes: dict[tuple[int, int], ReplicateOutcome] = {}
         self.planned = 0
         self.customer_days = 0.0
+        self.replicate_seconds = 0.0
         self._start = time.perf_counter()
 
     def run(
@@ -42,6 +43,7 @@ class Collector:
         for _, outcome in self.executor.map(run_replicate, tasks):
             self.outcomes[(outcome.cell, outcome.replicate)] = outcome
             self.customer_days += outcome.customer_days
+            self.replicate_seconds += outcome.wall_seconds
             if on_outcome is not None:
                 on_outcome(outcome)
             if self.progress is not None:
@@ -61,6 +63,7 @@ class Collector:
             nodes=sorted(stats.nodes),
             retried=stats.retried,
             wall_seconds=wall,
+            replicate_seconds=self.replicate_seconds,
             customer_days=self.customer_days,
             customer_days_per_second=self.customer_days / wall,
         )

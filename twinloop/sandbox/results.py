@@ -85,6 +85,9 @@ class ExecutionInfo(_Frozen):
     nodes: list[str]
     retried: int = Field(description="Replicates re-run after a worker was lost.")
     wall_seconds: float
+    replicate_seconds: float = Field(
+        description="Sum of the replicates' own run times (on the workers)."
+    )
     customer_days: float
     customer_days_per_second: float
 
@@ -212,6 +215,7 @@ class AbTestResult(_Result):
     alpha: float
     allocation: list[VariantAllocation]
     analyses: list[AbKpiAnalysis]
+    notes: list[str] = Field(default_factory=list, description="Caveats about this design.")
     table: ArrowTable = Field(description="One row per replicate × variant: KPIs, customers.")
     tests: ArrowTable = Field(description="One row per replicate × KPI × treatment: the test.")
 
