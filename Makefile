@@ -26,7 +26,7 @@ lint: $(STAMP)
 	$(BIN)/mypy twinloop
 
 bench: $(STAMP)
-	RAY_AUTH_MODE=disabled $(BIN)/python -m bench
+	RAY_AUTH_MODE=disabled $(BIN)/python -m bench.simulator
 
 clean:
 	rm -rf $(VENV) twinloop-demo .pytest_cache .mypy_cache .ruff_cache
