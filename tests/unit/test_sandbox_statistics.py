@@ -17,11 +17,10 @@ from twinloop.sandbox import (
     run_head_to_head,
     run_test,
 )
+from twinloop.sim.domains import steady_environment
 from twinloop.sim.environment import (
     Acquisition,
     BusinessEnvironment,
-    Churn,
-    Segment,
     Transaction,
 )
 from twinloop.sim.lifecycle import Simulation
@@ -32,21 +31,8 @@ pytestmark = pytest.mark.slow
 
 
 def plain_env(**changes: object) -> BusinessEnvironment:
-    """One segment, flat arrivals, constant churn hazard, no model effect unless changed."""
-    base = BusinessEnvironment(
-        initial_customers=0,
-        segments=[Segment(name="all", share=1.0)],
-        acquisition=Acquisition(rate_per_day=20.0),
-        interaction_probability_per_day=0.3,
-        transaction=Transaction(
-            base_conversion=0.1,
-            decision_uplift=0.0,
-            satisfaction_elasticity=0.0,
-            average_order_value=50.0,
-        ),
-        churn=Churn(base_hazard_per_day=0.1, satisfaction_sensitivity=0.0),
-    )
-    return BusinessEnvironment.model_validate({**base.model_dump(), **changes})
+    """One segment, λ = 20/day, μ = 0.1/day, no model effect unless changed."""
+    return steady_environment(20.0, 0.1, **changes)
 
 
 def test_interval_covers_the_mm_infinity_mean_at_its_nominal_rate() -> None:

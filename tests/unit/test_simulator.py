@@ -11,7 +11,7 @@ from scipy import stats
 
 from twinloop.errors import InvalidInput
 from twinloop.sim.check import check_environment
-from twinloop.sim.domains import DOMAINS, environment, preset
+from twinloop.sim.domains import DOMAINS, environment, preset, steady_environment
 from twinloop.sim.environment import (
     Acquisition,
     BusinessEnvironment,
@@ -28,21 +28,8 @@ from twinloop.sim.spec import SimulationSpec, parse_spec
 
 
 def plain_env(**changes: object) -> BusinessEnvironment:
-    """One segment, constant arrivals and hazard, no model effect unless changed."""
-    base = BusinessEnvironment(
-        initial_customers=0,
-        segments=[Segment(name="all", share=1.0)],
-        acquisition=Acquisition(rate_per_day=200.0),
-        interaction_probability_per_day=0.3,
-        transaction=Transaction(
-            base_conversion=0.1,
-            decision_uplift=0.0,
-            satisfaction_elasticity=0.0,
-            average_order_value=50.0,
-        ),
-        churn=Churn(base_hazard_per_day=0.05, satisfaction_sensitivity=0.0),
-    )
-    return BusinessEnvironment.model_validate({**base.model_dump(), **changes})
+    """One segment, λ = 200/day, μ = 0.05/day, no model effect unless changed."""
+    return steady_environment(**changes)
 
 
 def test_active_population_reaches_mm_infinity_steady_state() -> None:

@@ -244,3 +244,29 @@ def environment(domain: str, **changes: object) -> BusinessEnvironment:
     if not changes:
         return env
     return BusinessEnvironment.model_validate({**env.model_dump(), **changes})
+
+
+def steady_environment(
+    rate_per_day: float = 200.0, churn_per_day: float = 0.05, **changes: object
+) -> BusinessEnvironment:
+    """One segment, constant arrivals and churn hazard, no model effect on anything.
+
+    The business with closed-form answers (the active population is M/M/∞ with mean ≈ λ/μ,
+    conversions given interactions are binomial), used to check the simulator and the sandbox's
+    statistics against analytic results. ``changes`` replace top-level fields.
+    """
+    base = BusinessEnvironment(
+        name="steady",
+        initial_customers=0,
+        segments=[Segment(name="all", share=1.0)],
+        acquisition=Acquisition(rate_per_day=rate_per_day),
+        interaction_probability_per_day=0.3,
+        transaction=Transaction(
+            base_conversion=0.1,
+            decision_uplift=0.0,
+            satisfaction_elasticity=0.0,
+            average_order_value=50.0,
+        ),
+        churn=Churn(base_hazard_per_day=churn_per_day, satisfaction_sensitivity=0.0),
+    )
+    return BusinessEnvironment.model_validate({**base.model_dump(), **changes})
