@@ -67,7 +67,9 @@ class WhatIfSettings(BaseModel):
     draws: int = Field(default=2000, ge=100, le=200_000)
     level: float = Field(default=0.95, gt=0.5, lt=1.0)
     max_change: float = Field(
-        default=10.0, gt=0.0, le=1000.0,
+        default=10.0,
+        gt=0.0,
+        le=1000.0,
         description="Largest relative change accepted (10 = +1000%).",
     )
     seed: int = Field(default=0, ge=0)
@@ -137,8 +139,9 @@ def parse_change(text: str, field: str = "changes") -> tuple[str, float]:
 
 
 def run_what_if(spec: WhatIfSpec, history: KpiHistory | None = None) -> WhatIfResult:
-    return what_if(spec.base_metrics, spec.changes, graph=spec.graph, history=history,
-                   settings=spec.settings)
+    return what_if(
+        spec.base_metrics, spec.changes, graph=spec.graph, history=history, settings=spec.settings
+    )
 
 
 def what_if(
@@ -166,19 +169,20 @@ def what_if(
     in_graph = set(order)
     for name in base:
         if name not in in_graph:
-            findings.append(Finding(
-                code="not_in_graph", field=f"base_metrics.{name}",
-                message=f"{name} is not in the causal graph; nothing moves it or is moved by it",
-            ))
+            findings.append(
+                Finding(
+                    code="not_in_graph",
+                    field=f"base_metrics.{name}",
+                    message=f"{name} is not in the causal graph; nothing moves it or is moved by it",
+                )
+            )
     order += [name for name in base if name not in in_graph]
     log = choose_scales(base, history, cfg.transform, in_graph)
     models: dict[str, NodeModel] = {}
     for node in order:
         edges = g.parents(node)
         if edges and node not in deltas:
-            models[node] = node_model(
-                node, edges, base, log, history, cfg.fit_on, source, findings
-            )
+            models[node] = node_model(node, edges, base, log, history, cfg.fit_on, source, findings)
     parents = {k: m.parents for k, m in models.items()}
     point = _propagate(
         order, parents, {k: m.coef[None, :] for k, m in models.items()}, base, log, deltas
@@ -196,18 +200,29 @@ def what_if(
         value = float(point[name][0])
         low, high = np.quantile(sims[name], [tail, 1.0 - tail])
         role: Literal["intervened", "downstream", "unaffected"] = (
-            "intervened" if name in deltas else "downstream" if name in downstream
-            else "unaffected"
+            "intervened" if name in deltas else "downstream" if name in downstream else "unaffected"
         )
-        predictions.append(MetricPrediction(
-            metric=name, role=role, baseline=b, predicted=value,
-            relative_change=_relative(value, b), predicted_low=float(low),
-            predicted_high=float(high), change_low=_relative(float(low), b),
-            change_high=_relative(float(high), b),
-        ))
+        predictions.append(
+            MetricPrediction(
+                metric=name,
+                role=role,
+                baseline=b,
+                predicted=value,
+                relative_change=_relative(value, b),
+                predicted_low=float(low),
+                predicted_high=float(high),
+                change_low=_relative(float(low), b),
+                change_high=_relative(float(high), b),
+            )
+        )
     return WhatIfResult(
-        seed=cfg.seed, settings=cfg, changes=deltas, graph_source=source, metrics=predictions,
-        edges=[e for m in models.values() for e in m.edges], findings=findings,
+        seed=cfg.seed,
+        settings=cfg,
+        changes=deltas,
+        graph_source=source,
+        metrics=predictions,
+        edges=[e for m in models.values() for e in m.edges],
+        findings=findings,
     )
 
 
@@ -238,19 +253,24 @@ def _check_changes(
         field = f"changes.{name}"
         if name not in base:
             raise InvalidInput(field, f"unknown metric {name!r}; base metrics: {', '.join(base)}")
-        value = parse_relative(raw, field)
-        if not math.isfinite(value):
-            raise InvalidInput(field, f"{value} is not finite")
-        if value <= -1.0:
-            raise InvalidInput(
-                field, f"{value:+.0%} would take {name} to zero or below; use a change above -100%"
-            )
-        if value > cfg.max_change:
-            raise InvalidInput(
-                field, f"{value:+.0%} is beyond the sane range (at most {cfg.max_change:+.0%})"
-            )
-        out[name] = value
+        out[name] = checked_change(raw, field, name, cfg.max_change)
     return out
+
+
+def checked_change(raw: float | str, field: str, name: str, max_change: float) -> float:
+    """A relative change parsed and kept in the sane range (> −100%, ≤ max_change)."""
+    value = parse_relative(raw, field)
+    if not math.isfinite(value):
+        raise InvalidInput(field, f"{value} is not finite")
+    if value <= -1.0:
+        raise InvalidInput(
+            field, f"{value:+.0%} would take {name} to zero or below; use a change above -100%"
+        )
+    if value > max_change:
+        raise InvalidInput(
+            field, f"{value:+.0%} is beyond the sane range (at most {max_change:+.0%})"
+        )
+    return value
 
 
 def _propagate(

@@ -31,7 +31,7 @@ from twinloop.replication.replicates import (
     run_checked,
     serial_evaluate,
 )
-from twinloop.replication.whatif import parse_relative
+from twinloop.replication.whatif import checked_change
 from twinloop.sim.environment import BusinessEnvironment, Shock
 from twinloop.sim.kpis import SimulationResult
 from twinloop.sim.models import ModelProfile
@@ -187,18 +187,7 @@ def check_changes(changes: Mapping[str, float | str], cfg: SimWhatIfSettings) ->
             )
         if name in out:
             raise InvalidInput(field, f"{raw_name!r} repeats the change {name!r}")
-        value = parse_relative(raw, field)
-        if not math.isfinite(value):
-            raise InvalidInput(field, f"{value} is not finite")
-        if value <= -1.0:
-            raise InvalidInput(
-                field, f"{value:+.0%} would take {name} to zero or below; use a change above -100%"
-            )
-        if value > cfg.max_change:
-            raise InvalidInput(
-                field, f"{value:+.0%} is beyond the sane range (at most {cfg.max_change:+.0%})"
-            )
-        out[name] = value
+        out[name] = checked_change(raw, field, name, cfg.max_change)
     return out
 
 
