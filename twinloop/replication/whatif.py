@@ -173,7 +173,8 @@ def what_if(
                 Finding(
                     code="not_in_graph",
                     field=f"base_metrics.{name}",
-                    message=f"{name} is not in the causal graph; nothing moves it or is moved by it",
+                    message=f"{name} is not in the causal graph; nothing moves it or is "
+                    "moved by it",
                 )
             )
     order += [name for name in base if name not in in_graph]
