@@ -1,28 +1,32 @@
 """Benchmark of the HTTP API on Ray Serve: latency and throughput at 16 concurrent clients.
 
-Run: ``.venv/bin/python -m bench.serve [--seconds 60] [--concurrency 16] [--write]``.
+Run: ``.venv/bin/python -m bench.serve [--seconds 60] [--concurrency 16] [--no-access-log]
+[--serve-env NAME=VALUE] [--write]``.
 
 It starts a private local Ray (2 CPUs) and the Serve application on a free loopback port, then,
-route by route, keeps ``concurrency`` clients (asyncio + httpx, keep-alive) busy for
-``seconds`` and reports p50/p99 latency, throughput and errors (any non-2xx or transport
-error). The floor is ``GET /healthz`` — a no-op route of the same app, answered by the ingress
-alone; ``GET /healthz?deep=true`` adds one DeploymentHandle round trip to each capability
-deployment. The load generator shares the machine's cores with Serve, as a client on the same
-host would. ``/analyze-failure`` posts the summary form (sufficient statistics per variant) and
-keeps each analysis in the Store, as a client's default request does.
+route by route, keeps ``concurrency`` keep-alive connections busy for ``seconds`` with
+``bench.loadgen`` (its own process, about 0.1-0.2 ms of CPU per request, reported in the table)
+and reports p50/p99 latency, throughput and errors (any non-2xx or transport error). The floor
+is ``GET /healthz`` — a no-op route of the same app, answered by the ingress alone;
+``GET /healthz?deep=true`` adds one DeploymentHandle round trip to each capability deployment.
+``/metrics/what-if`` (the seed body) and ``/analyze-failure`` (the summary form: sufficient
+statistics per variant) are bounded requests the ingress answers itself; the stored analysis
+writes the analysis, its signature and its patterns to the Store, as a client's default request
+does.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
+import json
 import os
 import platform
 import socket
 import statistics
+import subprocess
+import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,6 +92,7 @@ class Outcome:
     latencies_s: list[float]
     errors: int
     seconds: float
+    loadgen_cpu_s: float
 
     @property
     def p50_ms(self) -> float:
@@ -102,6 +107,11 @@ class Outcome:
     def throughput(self) -> float:
         return len(self.latencies_s) / self.seconds
 
+    @property
+    def loadgen_share(self) -> float:
+        """The load generator's CPU as a share of the machine's cores."""
+        return self.loadgen_cpu_s / self.seconds / (os.cpu_count() or 1)
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -109,44 +119,69 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _load(
-    base: str, case: Case, seconds: float, concurrency: int, warmup_s: float
+def _load(
+    port: int, case: Case, seconds: float, concurrency: int, warmup_s: float, scratch: Path
 ) -> Outcome:
-    import httpx
+    """One route under load, driven by ``bench.loadgen`` in its own process."""
+    command = [
+        sys.executable,
+        "-m",
+        "bench.loadgen",
+        f"--port={port}",
+        f"--method={case.method}",
+        f"--path={case.path}",
+        f"--seconds={seconds}",
+        f"--concurrency={concurrency}",
+        f"--warmup={warmup_s}",
+    ]
+    if case.body is not None:
+        body_file = scratch / f"body-{abs(hash(case.name))}.json"
+        body_file.write_text(json.dumps(case.body), encoding="utf-8")
+        command.append(f"--body-file={body_file}")
+    done = subprocess.run(
+        command, capture_output=True, text=True, check=True, cwd=Path(__file__).parents[1]
+    )
+    seen = json.loads(done.stdout)
+    return Outcome(case, seen["latencies_s"], seen["errors"], seen["seconds"], seen["cpu_s"])
 
-    latencies: list[float] = []
-    errors = 0
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
 
-        async def one() -> tuple[float, bool]:
-            started = time.perf_counter()
-            try:
-                response = await client.request(case.method, case.path, json=case.body)
-                ok = 200 <= response.status_code < 300
-            except httpx.HTTPError:
-                ok = False
-            return time.perf_counter() - started, ok
-
-        async def worker(until: float, record: bool) -> None:
-            nonlocal errors
-            while time.perf_counter() < until:
-                elapsed, ok = await one()
-                if record:
-                    latencies.append(elapsed)
-                    errors += 0 if ok else 1
-
-        warm_until = time.perf_counter() + warmup_s
-        await asyncio.gather(*(worker(warm_until, False) for _ in range(concurrency)))
-        started = time.perf_counter()
-        until = started + seconds
-        await asyncio.gather(*(worker(until, True) for _ in range(concurrency)))
-        return Outcome(case, latencies, errors, time.perf_counter() - started)
+def cases(routes: dict[str, Any]) -> list[Case]:
+    found = [
+        Case("no-op floor", "GET", "/healthz"),
+        Case("handle round trip", "GET", "/healthz?deep=true"),
+        Case("what-if (seed body)", "POST", "/metrics/what-if", SEED_WHAT_IF),
+    ]
+    if "/analyze-failure" in routes:
+        found.append(
+            Case(
+                "analyze-failure (summary form, stored)",
+                "POST",
+                "/analyze-failure",
+                SUMMARY_ANALYZE,
+            )
+        )
+        found.append(
+            Case(
+                "analyze-failure (summary form, not stored)",
+                "POST",
+                "/analyze-failure",
+                {**SUMMARY_ANALYZE, "store": False},
+            )
+        )
+    return found
 
 
 def run(
-    seconds: float, concurrency: int, warmup_s: float, access_log: bool = True
+    seconds: float,
+    concurrency: int,
+    warmup_s: float,
+    access_log: bool = True,
+    serve_env: dict[str, str] | None = None,
 ) -> list[Outcome]:
+    # Serve reads its RAY_SERVE_* switches when its processes start; the local cluster started
+    # below inherits this environment.
+    os.environ.update(serve_env or {})
+    import httpx
     import ray
     from ray import serve
 
@@ -167,25 +202,9 @@ def run(
         serve.run(
             app, name=APP_NAME, route_prefix="/", logging_config={"enable_access_log": access_log}
         )
-        base = f"http://127.0.0.1:{port}"
-        import httpx
-
-        routes = httpx.get(f"{base}/openapi.json", timeout=30).json()["paths"]
-        cases = [
-            Case("no-op floor", "GET", "/healthz"),
-            Case("handle round trip", "GET", "/healthz?deep=true"),
-            Case("what-if (seed body)", "POST", "/metrics/what-if", SEED_WHAT_IF),
-        ]
-        if "/analyze-failure" in routes:
-            cases.append(
-                Case(
-                    "analyze-failure (summary form, stored)",
-                    "POST",
-                    "/analyze-failure",
-                    SUMMARY_ANALYZE,
-                )
-            )
-        outcomes = [asyncio.run(_load(base, c, seconds, concurrency, warmup_s)) for c in cases]
+        routes = httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=30).json()["paths"]
+        scratch = Path(data_dir)
+        outcomes = [_load(port, c, seconds, concurrency, warmup_s, scratch) for c in cases(routes)]
         serve.shutdown()  # type: ignore[no-untyped-call]
     ray.shutdown()
     return outcomes
@@ -195,14 +214,14 @@ def table(outcomes: list[Outcome], concurrency: int, seconds: float) -> str:
     floor = outcomes[0].p50_ms
     lines = [
         f"| route (concurrency {concurrency}, {seconds:g} s each) | requests | errors | "
-        "p50 ms | p99 ms | req/s | p50 / floor |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "p50 ms | p99 ms | req/s | p50 / floor | load generator CPU |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for o in outcomes:
         lines.append(
             f"| `{o.case.method} {o.case.path}` {o.case.name} | {len(o.latencies_s)} | "
             f"{o.errors} | {o.p50_ms:.1f} | {o.p99_ms:.1f} | {o.throughput:.0f} | "
-            f"{o.p50_ms / floor:.2f}× |"
+            f"{o.p50_ms / floor:.2f}× | {o.loadgen_share:.0%} |"
         )
     return "\n".join(lines)
 
@@ -211,7 +230,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.serve", description=__doc__)
     parser.add_argument("--seconds", type=float, default=60.0, help="measured time per route")
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds first")
+    parser.add_argument("--warmup", type=float, default=5.0, help="unmeasured seconds first")
+    parser.add_argument(
+        "--serve-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a RAY_SERVE_* switch for the whole local cluster (repeatable)",
+    )
     parser.add_argument(
         "--no-access-log",
         action="store_true",
@@ -219,7 +245,8 @@ def main() -> None:
     )
     parser.add_argument("--write", action="store_true", help="write docs/_bench_serve.md")
     args = parser.parse_args()
-    outcomes = run(args.seconds, args.concurrency, args.warmup, not args.no_access_log)
+    serve_env = dict(item.split("=", 1) for item in args.serve_env)
+    outcomes = run(args.seconds, args.concurrency, args.warmup, not args.no_access_log, serve_env)
     text = table(outcomes, args.concurrency, args.seconds)
     print(text)
     if args.write:
