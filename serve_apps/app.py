@@ -19,20 +19,33 @@ from ray.serve.handle import DeploymentHandle
 
 from cluster.store_factory import open_store
 from serve_apps.capabilities.analyzer import AnalyzerService
+from serve_apps.capabilities.base import CapabilityService
 from serve_apps.capabilities.metrics import MetricsService
 from serve_apps.capabilities.twin import TwinService
-from serve_apps.clients import CapabilityClient, HandleClient
+from serve_apps.clients import CapabilityClient, HandleClient, InReplicaClient, LocalClient
 from serve_apps.config import AppConfig, app_config
 from serve_apps.ingress import Edge, create_api
 from serve_apps.runs import RunBook
 
 APP_NAME = "twinloop"
+# The ingress's routes are async and short (the long work is on the capability deployments),
+# so its replica runs them on Serve's own event loop instead of a second loop in another thread:
+# one GIL hand-off less per request. Set on this deployment only: the capability deployments'
+# long sync methods keep Serve's defaults.
+INGRESS_ENV = {"RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0"}
+# Capabilities whose bounded requests the ingress answers itself (Edge.client_for), and how:
+# a what-if without a history is pure arithmetic, run on the event loop; an analysis writes to
+# the Store, which may block (a Redis reconnect, a SQLite lock), so it runs on a worker thread.
+IN_REPLICA: dict[str, tuple[type[CapabilityService], type[InReplicaClient | LocalClient]]] = {
+    "metrics": (MetricsService, InReplicaClient),
+    "analyzer": (AnalyzerService, LocalClient),
+}
 
 
 @serve.deployment(
     name="Ingress",
     max_ongoing_requests=128,  # async routes: waiting on handles costs no CPU
-    ray_actor_options={"num_cpus": 0.1},
+    ray_actor_options={"num_cpus": 0.1, "runtime_env": {"env_vars": INGRESS_ENV}},
 )
 @serve.ingress()
 class Ingress:
@@ -43,7 +56,16 @@ class Ingress:
         clients: dict[str, CapabilityClient] = {
             name: HandleClient(handle) for name, handle in handles.items()
         }
-        self.edge = Edge(config=config, runs=RunBook(store), capabilities=clients)
+        # Bounded requests (summary-form analyses, analytic what-ifs) are answered here; see
+        # Edge.client_for. Same classes and store as the deployments, so the answer is the same.
+        in_replica: dict[str, CapabilityClient] = {
+            name: client(service(config, store))
+            for name, (service, client) in IN_REPLICA.items()
+            if name in handles and config.limits.ingress_answer_bytes > 0
+        }
+        self.edge = Edge(
+            config=config, runs=RunBook(store), capabilities=clients, in_replica=in_replica
+        )
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         return create_api(self.edge)

@@ -1,6 +1,8 @@
-"""How the ingress reaches a capability: a DeploymentHandle under Serve, an object in tests.
+"""How the ingress reaches a capability: a DeploymentHandle, or the same class in this process.
 
-Both clients give the same contract — ``call`` with a deadline, ``fire`` and forget — and turn a
+A handle reaches the capability deployment (which scales on its own); the in-process clients
+answer the ingress's bounded requests (``Edge.client_for``) and run the unit tests. All clients
+give the same contract — ``call`` with a deadline, ``fire`` and forget — and turn a
 returned :class:`~serve_apps.errors.Failure` back into the capability's exception.
 """
 
@@ -55,7 +57,8 @@ class HandleClient:
 
 
 class LocalClient:
-    """A capability object in this process (unit tests, ``_local_testing_mode``)."""
+    """A capability object in this process, called on a worker thread: the ingress's bounded
+    requests that touch the Store, unit tests, ``_local_testing_mode``."""
 
     def __init__(self, target: Any) -> None:
         self.target = target
@@ -67,6 +70,27 @@ class LocalClient:
             return unwrap(await asyncio.wait_for(run_in_threadpool(fn, *args), timeout))
         except TimeoutError:
             raise DeadlineExceeded(timeout) from None
+
+    def fire(self, method: str, *args: Any) -> None:
+        task = asyncio.ensure_future(run_in_threadpool(getattr(self.target, method), *args))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+
+class InReplicaClient:
+    """A capability object in this process, called on the event loop itself.
+
+    For bounded work without I/O only (about a millisecond of arithmetic): handing it to a
+    thread costs more than the work, since the GIL serialises the two anyway. No deadline: the
+    work is shorter than any deadline a client can ask for.
+    """
+
+    def __init__(self, target: Any) -> None:
+        self.target = target
+        self._pending: set[asyncio.Future[Any]] = set()
+
+    async def call(self, method: str, *args: Any, timeout: float) -> Any:
+        return unwrap(getattr(self.target, method)(*args))
 
     def fire(self, method: str, *args: Any) -> None:
         task = asyncio.ensure_future(run_in_threadpool(getattr(self.target, method), *args))

@@ -5,11 +5,12 @@ adds a task per request). Per request it
 
 1. refuses a body larger than ``Limits.max_body_bytes`` with 413 — from ``Content-Length`` before
    reading anything, else while reading a chunked body;
-2. replaces the client's ``x-request-timeout-seconds`` by the capped deadline
+2. keeps the body's size in ``request.state.body_bytes``;
+3. replaces the client's ``x-request-timeout-seconds`` by the capped deadline
    (:func:`~serve_apps.limits.request_deadline`), kept in ``request.state.deadline_s`` and echoed
    as ``x-twinloop-deadline-seconds``;
-3. counts the request by route template and status and observes its latency;
-4. turns any exception that escaped the routes into the JSON error of
+4. counts the request by route template and status and observes its latency;
+5. turns any exception that escaped the routes into the JSON error of
    :func:`~serve_apps.errors.http_error` (the one mapping).
 """
 
@@ -88,7 +89,8 @@ class EdgeMiddleware:
             await send(message)
 
         try:
-            replay = await self._bounded_body(headers, receive, method)
+            replay, size = await self._bounded_body(headers, receive, method)
+            scope["state"]["body_bytes"] = size
             await self.app(scope, replay, send_wrapper)
         except Exception as exc:
             status, body = http_error(exc, request_id)
@@ -103,14 +105,14 @@ class EdgeMiddleware:
 
     async def _bounded_body(
         self, headers: dict[str, str], receive: Receive, method: str
-    ) -> Receive:
-        """Read the whole body (up to the limit) and return a receive that replays it."""
+    ) -> tuple[Receive, int]:
+        """Read the whole body (up to the limit); return a receive that replays it, and its size."""
         limit = self.limits.max_body_bytes
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise LimitExceeded("body", int(declared), limit)
         if method in ("GET", "HEAD", "OPTIONS"):
-            return receive
+            return receive, 0
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -133,7 +135,7 @@ class EdgeMiddleware:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        return replay
+        return replay, size
 
 
 def error_json(body: ErrorBody) -> bytes:

@@ -57,6 +57,7 @@ from serve_apps.schemas import (
     PatternList,
     RunAccepted,
     SandboxTestRequest,
+    SimWhatIfRequest,
     SyntheticRequest,
     SyntheticResponse,
     WhatIfRequest,
@@ -65,6 +66,7 @@ from serve_apps.telemetry import Telemetry
 from twinloop.analysis.analyzer import FailureAnalysis
 from twinloop.replication.correlation import CorrelationResult
 from twinloop.replication.whatif import WhatIfResult
+from twinloop.replication.whatif_sim import SimWhatIfResult
 from twinloop.sandbox.results import AbTestResult, GridResult, HeadToHeadResult, SandboxTestResult
 
 log = logging.getLogger("twinloop.serve")
@@ -86,6 +88,7 @@ ACCEPTED: dict[int | str, dict[str, Any]] = {
 # Which capability deployment runs each background operation.
 OPERATIONS: dict[str, str] = {
     "what_if": "metrics",
+    "what_if_sim": "twin",  # the simulation what-if runs the twin, whose replicas own environments
     "correlations": "metrics",
     "synthetic": "metrics",
     "anomalies": "metrics",
@@ -106,6 +109,27 @@ class Edge:
     runs: RunBook
     capabilities: Mapping[str, CapabilityClient]
     telemetry: Telemetry = field(default_factory=Telemetry)
+    # The same capability classes inside this replica, for bounded requests (see ``client_for``).
+    in_replica: Mapping[str, CapabilityClient] = field(default_factory=dict)
+
+    def client_for(self, operation: str, body: EdgeModel, body_bytes: int) -> CapabilityClient:
+        """Who answers an inline request: this replica for small bounded work, else the
+        capability deployment.
+
+        A summary-form analysis or an analytic what-if takes 1-2 ms; one DeploymentHandle round
+        trip costs more than that, so routing them over a handle would make the hop the work.
+        Anything that reads or fits a table (rows, a history) goes to the deployment, which
+        scales on its own.
+        """
+        name = OPERATIONS[operation]
+        local = self.in_replica.get(name)
+        if (
+            local is not None
+            and body.bounded()
+            and body_bytes <= self.config.limits.ingress_answer_bytes
+        ):
+            return local
+        return self.capabilities[name]
 
     def dispatch(self, record: RunRecord) -> None:
         """Hand a run to the capability that owns its operation."""
@@ -232,7 +256,7 @@ def create_api(edge: Edge) -> FastAPI:
             response = await background(operation, body, "Prefer: respond-async")
             response.headers["Preference-Applied"] = "respond-async"
             return response
-        client = edge.capabilities[OPERATIONS[operation]]
+        client = edge.client_for(operation, body, getattr(request.state, "body_bytes", 0))
         result = await client.call(method, *args, body, timeout=request.state.deadline_s)
         if isinstance(result, Deferred):
             return await background(operation, body, result.reason)
@@ -466,5 +490,19 @@ def create_api(edge: Edge) -> FastAPI:
         )
         async def synthetic(body: SyntheticRequest, request: Request) -> Response:
             return await submit("synthetic", body, request, "synthetic")
+
+    if "twin" in edge.capabilities:
+        # Simulation mode of the what-if: it re-runs the twin, so the Twin deployment answers.
+
+        @api.post(
+            "/metrics/what-if/simulate",
+            response_model=SimWhatIfResult,
+            responses={**ERRORS, **ACCEPTED},
+            dependencies=mutating,
+            tags=["metrics"],
+            summary="What-if by re-running the twin with changed parameters",
+        )
+        async def what_if_simulate(body: SimWhatIfRequest, request: Request) -> Response:
+            return await submit("what_if_sim", body, request, "what_if_sim")
 
     return api

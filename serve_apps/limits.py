@@ -39,6 +39,14 @@ class Limits(BaseModel):
         description="Simulations above this many customer-days answer 202 and run in the "
         "background on the actor pool (about 10 s of one core).",
     )
+    ingress_answer_bytes: int = Field(
+        default=64 * 1024,
+        ge=0,
+        description="A what-if without a history, or an analysis without per-unit rows, whose "
+        "body is at most this many bytes is answered by the ingress replica itself (1-2 ms of "
+        "work, less than one DeploymentHandle round trip); 0 sends every request to its "
+        "capability deployment.",
+    )
     max_lag: int = Field(default=500, ge=0, description="Correlation lags, in steps.")
     max_list: int = Field(default=1_000, ge=1, description="Items in a list (models, grid).")
     allowed_predictor_modules: tuple[str, ...] = Field(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from serve_apps.limits import Limits, check_limit
@@ -24,10 +24,24 @@ from twinloop.replication.causal import CausalGraph
 from twinloop.replication.correlation import CorrelationSettings
 from twinloop.replication.synthetic import EdgeCase, SyntheticResult
 from twinloop.replication.whatif import WhatIfSettings, WhatIfSpec
-from twinloop.sandbox.specs import AbTestSpec, GridSpec, HeadToHeadSpec, SandboxTestSpec
+from twinloop.replication.whatif_sim import (
+    SimWhatIfSettings,
+    SimWhatIfSpec,
+    apply_changes,
+    check_changes,
+)
+from twinloop.sandbox.plan import resolve_environment
+from twinloop.sandbox.specs import (
+    AbTestSpec,
+    EnvironmentRef,
+    GridSpec,
+    HeadToHeadSpec,
+    SandboxTestSpec,
+    check_environment,
+)
 from twinloop.sim.domains import DOMAINS
 from twinloop.sim.environment import BusinessEnvironment
-from twinloop.sim.models import PredictorModel
+from twinloop.sim.models import ModelProfile, PredictorModel
 
 Domain = Literal["sales", "marketing", "customer_success", "analytics"]
 if set(DOMAINS) != set(get_args(Domain)):  # pragma: no cover - a new preset needs a line here
@@ -43,6 +57,11 @@ class EdgeModel(BaseModel):
 
     def check(self, limits: Limits) -> None:
         """Raise LimitExceeded when the request is bigger than ``limits`` allow."""
+
+    def bounded(self) -> bool:
+        """True when the work is small by construction (no table to read or fit), so the
+        ingress may answer it itself instead of calling its capability deployment."""
+        return False
 
 
 # --- metrics ----------------------------------------------------------------------------------
@@ -69,6 +88,9 @@ class WhatIfRequest(EdgeModel):
         check_limit("base_metrics", len(self.base_metrics), limits.max_columns)
         if self.graph is not None:
             check_limit("graph.edges", len(self.graph.edges), limits.max_list)
+
+    def bounded(self) -> bool:
+        return self.history is None
 
     def to_spec(self) -> WhatIfSpec:
         return WhatIfSpec(
@@ -188,21 +210,38 @@ class SyntheticResponse(BaseModel):
 # --- sandbox ----------------------------------------------------------------------------------
 
 
-class _SandboxEdge(BaseModel):
-    """What the HTTP edge adds to a sandbox spec: the seed's ``environmentId`` and ``duration``."""
+class _NamedEnvironment(BaseModel):
+    """The seed's ``environmentId``: a preset or a stored environment, in place of ``environment``.
+
+    The Twin capability resolves the id (:meth:`TwinService.resolve`); a request gives one form.
+    """
 
     environment_id: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
         description="A preset name or a stored environment's id (GET /environments).",
     )
+
+    def check_one_environment(self) -> None:
+        if self.environment_id is not None and "environment" in self.model_fields_set:
+            raise InvalidInput("environment_id", "give `environment` or `environmentId`, not both")
+
+
+def run_customer_days(customers: float, arrivals_per_day: float, days: float) -> float:
+    """Customer-days one run simulates, at most: the initial customers plus every arrival, none
+    churning (what ``max_customer_days`` and ``inline_customer_days`` are measured in)."""
+    return customers * days + arrivals_per_day * days**2 / 2
+
+
+class _SandboxEdge(_NamedEnvironment):
+    """What the HTTP edge adds to a sandbox spec: the seed's ``environmentId`` and ``duration``."""
+
     duration: float | None = Field(
         default=None, gt=0.0, le=3650.0, description="Days to simulate (the seed's `days`)."
     )
 
     def check(self, limits: Limits) -> None:
-        if self.environment_id is not None and "environment" in self.model_fields_set:
-            raise InvalidInput("environment_id", "give `environment` or `environmentId`, not both")
+        self.check_one_environment()
         if self.duration is not None and "days" in self.model_fields_set:
             raise InvalidInput("duration", "give `days` or `duration`, not both")
         days = self.duration if self.duration is not None else getattr(self, "days", 0.0)
@@ -220,6 +259,10 @@ class _SandboxEdge(BaseModel):
             check_limit("customers", customers, limits.max_customers)
 
         check_predictors(self, limits.allowed_predictor_modules)
+
+    def bounded(self) -> bool:
+        """A simulation is never small by construction (see ``EdgeModel.bounded``)."""
+        return False
 
     def core_fields(self) -> dict[str, Any]:
         """The spec's own fields, as sent (camelCase resolved), without the edge's."""
@@ -292,6 +335,74 @@ class AbTestRequest(_SandboxEdge, AbTestSpec):
 SandboxRequest = SandboxTestRequest | HeadToHeadRequest | GridRequest | AbTestRequest
 
 
+# --- simulation what-if -----------------------------------------------------------------------
+
+
+class SimWhatIfRequest(_NamedEnvironment, EdgeModel):
+    """``POST /metrics/what-if/simulate``: re-run the twin with changed mechanism parameters.
+
+    The environment is named as in the sandbox (a preset, a full ``BusinessEnvironment``, or
+    ``environmentId``, with an optional ``customers`` override); ``changes`` and ``settings``
+    are those of the core's ``SimWhatIfSpec``. Baseline and changed twins both run
+    ``settings.replicates`` times, so the work is twice a sandbox test's.
+    """
+
+    environment: EnvironmentRef = Field(
+        default="sales", description="A domain preset name or a full BusinessEnvironment."
+    )
+    customers: int | None = Field(
+        default=None, ge=0, le=50_000_000, description="Override of initial_customers."
+    )
+    model: ModelProfile = Field(
+        default_factory=ModelProfile,
+        description="The model in the twin; `accuracy`, `latency`, `cost_per_call` scale it.",
+    )
+    changes: dict[str, float | str] = Field(
+        description='Relative change per parameter: 0.1, "+10%" or "-20%" (accuracy, latency, '
+        "cost_per_call, conversion, order_value, price, arrivals, interaction, churn, "
+        "satisfaction_sensitivity, or their KPI spellings).",
+    )
+    settings: SimWhatIfSettings = SimWhatIfSettings()
+
+    _known_environment = field_validator("environment")(check_environment)
+
+    def check(self, limits: Limits) -> None:
+        """The sandbox's limits (days, replicates, customers, customer-days) and the changes;
+        with ``environmentId`` the size is checked again once the environment is resolved."""
+        self.check_one_environment()
+        check_limit("settings.days", self.settings.days, limits.max_days)
+        check_limit("settings.replicates", self.settings.replicates, limits.max_replicates)
+        if self.customers is not None:
+            check_limit("customers", self.customers, limits.max_customers)
+        check_changes(self.changes, self.settings)
+        if self.environment_id is None:
+            self.check_size(self.to_spec(), limits)
+
+    def to_spec(self, resolved: BusinessEnvironment | None = None) -> SimWhatIfSpec:
+        """The core spec; ``resolved`` is the environment behind ``environment_id``."""
+        if self.environment_id is not None and resolved is None:
+            raise ValueError("to_spec needs the environment behind environment_id")  # a bug
+        env = resolve_environment(resolved or self.environment, customers=self.customers, step=None)
+        return SimWhatIfSpec(
+            environment=env, model=self.model, changes=self.changes, settings=self.settings
+        )
+
+    def check_size(self, spec: SimWhatIfSpec, limits: Limits) -> float:
+        """Raise LimitExceeded for too many customers or customer-days; return the
+        customer-days (baseline and changed twins, every replicate)."""
+        field = "customers" if self.customers is not None else "environment.initial_customers"
+        check_limit(field, spec.environment.initial_customers, limits.max_customers)
+        cfg = spec.settings
+        deltas = check_changes(spec.changes, cfg)
+        changed, _, _ = apply_changes(spec.environment, spec.model, deltas, cfg.days)
+        work = cfg.replicates * sum(
+            run_customer_days(e.initial_customers, e.acquisition.rate_per_day, cfg.days)
+            for e in (spec.environment, changed)
+        )
+        check_limit("customer_days", work, limits.max_customer_days)
+        return work
+
+
 # --- failure analyzer -------------------------------------------------------------------------
 
 
@@ -324,6 +435,9 @@ class AnalyzeRequest(EdgeModel):
             )
         if self.experiment_id is None and inner is None:
             raise InvalidInput("experimentId", "missing (here or in testResult)")
+
+    def bounded(self) -> bool:
+        return self.rows is None
 
     def result_data(self) -> dict[str, Any]:
         """The analyzer's input: testResult with the experiment id in it."""

@@ -4,13 +4,14 @@ An environment id is either a domain preset's name (``sales``, ``marketing``, â€
 ``BusinessEnvironment`` kept in the Store under kind ``environments`` â€” the convention
 calibration uses (``twinloop.replication.calibration.save_calibration``), so a calibrated twin
 is listed here as ``calibrated`` (its full result sits under kind ``calibrations``), one posted
-to ``POST /environments`` as ``stored``. The sandbox routes resolve ``environmentId`` through
-:meth:`TwinService.resolve`.
+to ``POST /environments`` as ``stored``. The sandbox routes and the simulation what-if resolve
+``environmentId`` through :meth:`TwinService.resolve`.
 """
 
 from __future__ import annotations
 
 import functools
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
@@ -33,9 +34,13 @@ from serve_apps.schemas import (
     HeadToHeadRequest,
     SandboxRequest,
     SandboxTestRequest,
+    SimWhatIfRequest,
+    run_customer_days,
 )
 from twinloop.errors import InvalidInput, NotFound
 from twinloop.replication.calibration import CALIBRATIONS, ENVIRONMENTS
+from twinloop.replication.replicates import Evaluate, executor_evaluate, serial_evaluate
+from twinloop.replication.whatif_sim import SimWhatIfResult, SimWhatIfSpec, run_what_if_sim
 from twinloop.sandbox.abtest import run_ab_test
 from twinloop.sandbox.executor import SerialExecutor
 from twinloop.sandbox.grid import run_grid
@@ -51,6 +56,8 @@ from twinloop.sandbox.specs import (
 )
 from twinloop.sim.domains import DOMAINS, environment, preset
 from twinloop.sim.environment import BusinessEnvironment, to_invalid_input
+from twinloop.sim.kpis import SimulationResult
+from twinloop.sim.spec import SimulationSpec
 from twinloop.store import StoredDocument
 
 SandboxKind = Literal["test", "compare", "grid", "ab_test"]
@@ -64,20 +71,23 @@ _SANDBOX: dict[str, tuple[type[SandboxRequest], type[Any], Callable[..., Sandbox
 
 
 class TwinService(CapabilityService):
-    """Environments and the model performance sandbox of the digital twin.
+    """Environments, the model performance sandbox and the simulation what-if of the twin.
 
-    An inline sandbox call runs its replicates in this replica (no actor start-up cost) when its
-    work is under ``Limits.inline_customer_days``; bigger ones come back ``Deferred`` and run in
-    the background over a ``RayExecutor`` actor pool spread across the cluster.
+    An inline sandbox or what-if call runs its replicates in this replica (no actor start-up
+    cost) when its work is under ``Limits.inline_customer_days``; bigger ones come back
+    ``Deferred`` and run in the background over a ``RayExecutor`` actor pool spread across the
+    cluster.
     """
 
     name = "twin"
 
     def operations(self) -> Mapping[str, Operation]:
-        return {
+        ops: dict[str, Operation] = {
             f"sandbox_{kind}": functools.partial(self._background_sandbox, kind)
             for kind in _SANDBOX
         }
+        ops["what_if_sim"] = self._background_what_if_sim
+        return ops
 
     @returns_failures
     def sandbox(self, kind: SandboxKind, request: SandboxRequest) -> SandboxResult | Deferred:
@@ -96,13 +106,17 @@ class TwinService(CapabilityService):
     ) -> SandboxResult:
         request_type = _SANDBOX[kind][0]
         spec = self._spec(kind, request_type.model_validate(body))
-        free = float(ray.available_resources().get("CPU", 0.0))  # type: ignore[no-untyped-call]
-        pool = self.config.sandbox
-        workers = max(1, min(pool.max_workers, int(free // pool.cpus_per_worker)))
-        with RayExecutor(workers, num_cpus=pool.cpus_per_worker, label=f"http-{kind}") as executor:
+        with self._pool(f"http-{kind}") as executor:
             return self._run(
                 kind, spec, executor, lambda done, total: progress(done / max(total, 1), None)
             )
+
+    def _pool(self, label: str, on_result: Callable[[int, Any], None] | None = None) -> RayExecutor:
+        """An actor pool sized to the cluster's free CPUs, at most ``sandbox.max_workers``."""
+        free = float(ray.available_resources().get("CPU", 0.0))  # type: ignore[no-untyped-call]
+        pool = self.config.sandbox
+        workers = max(1, min(pool.max_workers, int(free // pool.cpus_per_worker)))
+        return RayExecutor(workers, num_cpus=pool.cpus_per_worker, label=label, on_result=on_result)
 
     def _spec(self, kind: str, request: SandboxRequest) -> Any:
         """The core spec: ``environmentId`` resolved (stored ones too), limits checked."""
@@ -123,6 +137,59 @@ class TwinService(CapabilityService):
         info = result.execution
         self.telemetry.simulated(
             f"sandbox_{kind}", result.replicates, info.customer_days, info.wall_seconds
+        )
+        return result
+
+    @returns_failures
+    def what_if_sim(self, request: SimWhatIfRequest) -> SimWhatIfResult | Deferred:
+        """Run a simulation what-if here, or say it is too big for a request."""
+        spec, work = self._sim_spec(request)
+        if work > self.limits.inline_customer_days:
+            return Deferred(
+                f"{work:.3g} customer-days is above the inline budget of "
+                f"{self.limits.inline_customer_days:.3g}"
+            )
+        return self._what_if_sim(spec, serial_evaluate)
+
+    def _background_what_if_sim(self, body: dict[str, Any], progress: Progress) -> SimWhatIfResult:
+        spec, _ = self._sim_spec(SimWhatIfRequest.model_validate(body))
+        runs = 2 * spec.settings.replicates  # baseline and changed twin per replicate
+        done = 0
+
+        def finished(_position: int, _run: Any) -> None:
+            nonlocal done
+            done += 1
+            progress(done / runs, None)
+
+        with self._pool("http-what_if_sim", finished) as executor:
+            return self._what_if_sim(spec, executor_evaluate(executor))
+
+    def _sim_spec(self, request: SimWhatIfRequest) -> tuple[SimWhatIfSpec, float]:
+        """The core spec (``environmentId`` resolved, stored ones too), limits checked, and
+        the customer-days it will simulate."""
+        request.check(self.limits)
+        resolved = (
+            self.resolve(request.environment_id) if request.environment_id is not None else None
+        )
+        spec = request.to_spec(resolved)
+        return spec, request.check_size(spec, self.limits)
+
+    def _what_if_sim(self, spec: SimWhatIfSpec, evaluate: Evaluate) -> SimWhatIfResult:
+        simulated = 0.0
+
+        def counted(specs: list[SimulationSpec]) -> list[SimulationResult]:
+            nonlocal simulated
+            results = evaluate(specs)
+            simulated += sum(r.summary.customer_days for r in results)
+            return results
+
+        started = time.perf_counter()
+        result = run_what_if_sim(spec, evaluate=counted)
+        self.telemetry.simulated(
+            "what_if_sim",
+            2 * spec.settings.replicates,
+            simulated,
+            time.perf_counter() - started,
         )
         return result
 
@@ -212,7 +279,7 @@ def customer_days(spec: Any, default_replicates: int) -> float:
         else (preset(spec.environment).environment)
     )
     customers = spec.customers if spec.customers is not None else env.initial_customers
-    per_run = customers * spec.days + env.acquisition.rate_per_day * spec.days**2 / 2
+    per_run = run_customer_days(customers, env.acquisition.rate_per_day, spec.days)
     early_stop = getattr(spec, "early_stop", None)
     replicates = spec.replicates or default_replicates
     if early_stop is not None:

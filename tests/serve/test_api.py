@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.serve, pytest.mark.ray]
 TOKEN = "test-token-7f3a"
 MAX_ROWS = 2_000
 MAX_BODY = 256 * 1024
-EXAMPLES_PER_ROUTE = 8  # × 13 POST routes ≈ 100 fuzzed requests
+EXAMPLES_PER_ROUTE = 8  # × 12 POST routes ≈ 100 fuzzed requests
 SEED_WHAT_IF = {  # the seed's what-if body, with its "..." filled in
     "baseMetrics": {
         "accuracy": 0.78,
@@ -379,6 +379,56 @@ def test_http_refuses_predictors_outside_the_allowed_modules(api: Api) -> None:
     assert not Path("/tmp/pwned").exists()
 
 
+# --- simulation what-if --------------------------------------------------------------------------
+
+SIM_WHAT_IF = {  # a few hundred customers over a few days: ~0.1 s of simulation
+    "environment": "sales",
+    "customers": 300,
+    "changes": {"accuracy": "+10%"},
+    "settings": {"days": 6, "replicates": 4, "seed": 3},
+}
+
+
+def test_simulated_what_if_answers_inline_with_paired_intervals(api: Api) -> None:
+    """Accuracy +10 % in the twin: the model's accuracy moves 10 %, conversion does not fall."""
+    response = api.client.post("/metrics/what-if/simulate", json=SIM_WHAT_IF)
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["seed"] == 3 and result["settings"]["replicates"] == 4
+    assert result["applied"][0]["parameter"] == "model.accuracy"
+    kpis = {k["kpi"]: k for k in result["kpis"]}
+    assert kpis["model_accuracy"]["relative_change"] == pytest.approx(0.1, abs=0.01)
+    conversion = kpis["conversion_rate"]
+    assert conversion["difference_low"] <= conversion["difference"] <= conversion["difference_high"]
+    assert conversion["difference_high"] > 0, conversion
+
+
+def test_simulated_what_if_refusals_name_the_field_or_the_limit(api: Api) -> None:
+    """Unknown change → 422 on changes.<name>; too many customers or replicates → 413 naming
+    the limit; no token → 401."""
+    path = "/metrics/what-if/simulate"
+    unknown = {**SIM_WHAT_IF, "changes": {"acuracy": 0.1}}
+    error = _error(api.client.post(path, json=unknown), 422, "changes.acuracy")
+    assert "unknown change 'acuracy'" in error["message"]
+    _error(api.client.post(path, json={**SIM_WHAT_IF, "customers": 200_000}), 413, "customers")
+    many = {**SIM_WHAT_IF, "settings": {"days": 6, "replicates": 10_000}}
+    _error(api.client.post(path, json=many), 413, "customer_days")
+    _error(api.anonymous.post(path, json=SIM_WHAT_IF), 401, "authorization")
+
+
+def test_simulated_what_if_in_the_background_equals_the_inline_result(api: Api) -> None:
+    """Prefer: respond-async → 202; the run (on the actor pool) ends with the inline numbers."""
+    accepted = api.client.post(
+        "/metrics/what-if/simulate", json=SIM_WHAT_IF, headers={"Prefer": "respond-async"}
+    )
+    assert accepted.status_code == 202, accepted.text
+    assert accepted.json()["operation"] == "what_if_sim"
+    record = _poll(api, accepted.headers["location"], timeout_s=120)
+    assert record["status"] == "succeeded", record["error"]
+    inline = api.client.post("/metrics/what-if/simulate", json=SIM_WHAT_IF).json()
+    assert record["result"] == inline
+
+
 # --- failure analyzer ----------------------------------------------------------------------------
 
 SEED_ANALYZE = {  # the seed's /analyze-failure body, with its testResult filled in
@@ -420,7 +470,10 @@ SUMMARY_RESULT = {
 
 
 def test_seed_analyze_failure_body_is_analysed_and_stored(api: Api) -> None:
-    """The seed's {experimentId, testResult}: failure types found, the analysis kept."""
+    """The seed's {experimentId, testResult}: failure types found, the analysis kept.
+
+    The POST is answered by the ingress replica (a bounded request), the GET by the Analyzer
+    deployment: both see the same store."""
     analysis = api.client.post("/analyze-failure", json=SEED_ANALYZE).json()
     assert analysis["experiment_id"] == "exp-123" and analysis["input_form"] == "point"
     assert {f["type"] for f in analysis["failure_types"]} >= {"accuracy", "latency"}
@@ -632,7 +685,8 @@ def _poll(api: Api, location: str, timeout_s: float = 60.0) -> dict[str, Any]:
 
 
 def test_background_run_goes_from_202_to_the_inline_result(api: Api) -> None:
-    """Prefer: respond-async gives 202 + Location; the stored result equals the inline one."""
+    """Prefer: respond-async gives 202 + Location; the stored result equals the inline one
+    (the run executes on the Metrics deployment, the inline answer comes from the ingress)."""
     accepted = api.client.post(
         "/metrics/what-if", json=SEED_WHAT_IF, headers={"Prefer": "respond-async"}
     )
@@ -721,6 +775,7 @@ def test_fuzzed_bodies_from_the_openapi_schema_never_get_a_5xx(api: Api) -> None
     a, b = {"name": "a", "accuracy": 0.75}, {"name": "b", "accuracy": 0.9}
     known = {
         "/metrics/what-if": SEED_WHAT_IF,
+        "/metrics/what-if/simulate": SIM_WHAT_IF,
         "/metrics/anomalies": {"series": _series(80, 60)},
         "/sandbox/test": {**SMALL, "model": a},
         "/sandbox/compare": {**SMALL, "baseline": a, "challenger": b},

@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
-from serve_apps.clients import LocalClient
+from serve_apps.clients import InReplicaClient, LocalClient
 from serve_apps.config import app_config
 from serve_apps.errors import Failure, http_error, returns_failures, unwrap
 from serve_apps.ingress import Edge, create_api
@@ -219,3 +219,47 @@ def test_prefer_respond_async_gives_202_and_a_run_that_ends_with_the_result(
             time.sleep(0.05)
             run = client.get(response.headers["location"]).json()
     assert (run["status"], run["result"]) == ("succeeded", {"value": 3.0})
+
+
+class Where:
+    """A metrics capability that answers with a number saying where it runs."""
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def what_if(self, request: Any) -> Echo:
+        return Echo(value=self.value)
+
+
+def test_bounded_requests_are_answered_in_the_ingress_and_the_rest_by_the_deployment(
+    tmp_path: Path,
+) -> None:
+    """A small what-if without a history stays in the ingress replica; a history, a body above
+    ``ingress_answer_bytes``, or a limit of 0 sends it to the capability deployment."""
+
+    def client(answer_bytes: int) -> TestClient:
+        config = app_config(
+            {
+                "settings": {"data_dir": str(tmp_path)},
+                "limits": {"ingress_answer_bytes": answer_bytes},
+            }
+        )
+        edge = Edge(
+            config=config,
+            runs=RunBook(SqliteStore(tmp_path / "runs.sqlite3")),
+            capabilities={"metrics": LocalClient(Where(2.0))},
+            in_replica={"metrics": InReplicaClient(Where(1.0))},
+        )
+        return TestClient(create_api(edge))
+
+    small = {"baseMetrics": {"a": 1.0, "b": 2.0}, "changes": {"a": 0.1}}
+    with_history = {**small, "history": [{"a": 1.0, "b": 2.0}, {"a": 2.0, "b": 3.0}]}
+    many = {f"metric_with_a_long_name_{i:03d}": 1.0 for i in range(100)}
+    padded = {**small, "baseMetrics": {**small["baseMetrics"], **many}}
+    default = client(64 * 1024)
+    assert default.post("/metrics/what-if", json=small).json() == {"value": 1.0}
+    assert default.post("/metrics/what-if", json=with_history).json() == {"value": 2.0}
+    tight = client(1024)
+    assert tight.post("/metrics/what-if", json=small).json() == {"value": 1.0}
+    assert tight.post("/metrics/what-if", json=padded).json() == {"value": 2.0}
+    assert client(0).post("/metrics/what-if", json=small).json() == {"value": 2.0}

@@ -46,7 +46,8 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-def _check_environment(value: EnvironmentRef | None) -> EnvironmentRef | None:
+def check_environment(value: EnvironmentRef | None) -> EnvironmentRef | None:
+    """A preset name must be a known preset (a validator: raises ValueError naming the choices)."""
     if isinstance(value, str) and value not in DOMAINS:
         raise ValueError(f"unknown environment {value!r}; choose a preset from {list(DOMAINS)}")
     return value
@@ -91,7 +92,7 @@ class _Common(_Frozen):
     @field_validator("environment")
     @classmethod
     def _known_environment(cls, value: EnvironmentRef) -> EnvironmentRef:
-        _check_environment(value)
+        check_environment(value)
         return value
 
 
@@ -141,7 +142,7 @@ class Scenario(_Frozen):
     @field_validator("environment")
     @classmethod
     def _known_environment(cls, value: EnvironmentRef | None) -> EnvironmentRef | None:
-        return _check_environment(value)
+        return check_environment(value)
 
 
 def _default_scenarios() -> list[Scenario]:
