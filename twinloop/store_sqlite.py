@@ -91,6 +91,10 @@ class SqliteStore(Store):
     def _reset_connections(self) -> None:
         self._pid = os.getpid()
         self._lock = threading.Lock()
+        # SQLite admits one writer at a time. Threads of this process queue here instead of in
+        # SQLite's busy handler, whose growing sleeps (up to 100 ms each) turned 16 concurrent
+        # writers into second-long tails; other processes still meet the busy timeout.
+        self._writer = threading.RLock()
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._schema_ready = False
@@ -163,6 +167,10 @@ class SqliteStore(Store):
     def _transaction(self, write: bool) -> Iterator[sqlite3.Connection]:
         """One transaction; rolled back on any error, so nothing is ever half-written."""
         conn = self._conn()
+        if write and not self._writer.acquire(timeout=self.busy_timeout_s):
+            raise StoreUnavailable(
+                f"{self.description} cannot be used: no write turn in {self.busy_timeout_s:g} s"
+            )
         try:
             conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
@@ -174,6 +182,9 @@ class SqliteStore(Store):
                 raise
         except sqlite3.Error as exc:
             raise self._translate(exc) from exc
+        finally:
+            if write:
+                self._writer.release()
 
     def close(self) -> None:
         if self._closed:
