@@ -84,6 +84,7 @@ class Case:
     method: str
     path: str
     body: dict[str, Any] | None = None
+    expect: int | None = None  # the one status that is not an error; None: any 2xx
 
 
 @dataclass
@@ -93,6 +94,7 @@ class Outcome:
     errors: int
     seconds: float
     loadgen_cpu_s: float
+    server_cpu_s: dict[str, float]
 
     @property
     def p50_ms(self) -> float:
@@ -107,6 +109,9 @@ class Outcome:
     def throughput(self) -> float:
         return len(self.latencies_s) / self.seconds
 
+    def cpu_ms_per_request(self, role: str) -> float:
+        return 1000 * self.server_cpu_s[role] / max(1, len(self.latencies_s))
+
     @property
     def loadgen_share(self) -> float:
         """The load generator's CPU as a share of the machine's cores."""
@@ -119,10 +124,41 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _load(
-    port: int, case: Case, seconds: float, concurrency: int, warmup_s: float, scratch: Path
-) -> Outcome:
-    """One route under load, driven by ``bench.loadgen`` in its own process."""
+ROLES = ("proxy", "ingress", "capabilities", "other Ray")
+
+
+def _role(title: str) -> str | None:
+    """Which part of the deployment a process is, from the title Ray gives its workers."""
+    if title.startswith("ray::ProxyActor"):
+        return "proxy"
+    if title.startswith("ray::ServeReplica:") and title.endswith(":Ingress"):
+        return "ingress"
+    if title.startswith("ray::ServeReplica:"):
+        return "capabilities"
+    if title.startswith("ray::") or title.split("/")[-1].startswith(("raylet", "gcs_server")):
+        return "other Ray"
+    return None
+
+
+def cpu_seconds_by_role() -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each role's processes, read from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used = dict.fromkeys(ROLES, 0.0)
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            title = (proc / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended between the listing and the read
+        role = _role(title.strip())
+        if role is not None:
+            used[role] += (int(fields[11]) + int(fields[12])) / tick
+    return used
+
+
+def _loadgen(
+    port: int, case: Case, seconds: float, concurrency: int, scratch: Path
+) -> dict[str, Any]:
     command = [
         sys.executable,
         "-m",
@@ -132,7 +168,7 @@ def _load(
         f"--path={case.path}",
         f"--seconds={seconds}",
         f"--concurrency={concurrency}",
-        f"--warmup={warmup_s}",
+        "--warmup=0",
     ]
     if case.body is not None:
         body_file = scratch / f"body-{abs(hash(case.name))}.json"
@@ -141,14 +177,56 @@ def _load(
     done = subprocess.run(
         command, capture_output=True, text=True, check=True, cwd=Path(__file__).parents[1]
     )
-    seen = json.loads(done.stdout)
-    return Outcome(case, seen["latencies_s"], seen["errors"], seen["seconds"], seen["cpu_s"])
+    seen: dict[str, Any] = json.loads(done.stdout)
+    return seen
+
+
+def _load(
+    port: int, case: Case, seconds: float, concurrency: int, warmup_s: float, scratch: Path
+) -> Outcome:
+    """One route under load, driven by ``bench.loadgen`` in its own process: a warm-up run, then
+    the measured run with the server's CPU read around it."""
+    if warmup_s > 0:
+        _loadgen(port, case, warmup_s, concurrency, scratch)
+    before = cpu_seconds_by_role()
+    seen = _loadgen(port, case, seconds, concurrency, scratch)
+    after = cpu_seconds_by_role()
+    errors = seen["errors"]
+    if case.expect is not None:
+        errors = sum(n for status, n in seen["statuses"].items() if int(status) != case.expect)
+    server_cpu = {role: after[role] - before[role] for role in ROLES}
+    return Outcome(case, seen["latencies_s"], errors, seen["seconds"], seen["cpu_s"], server_cpu)
+
+
+def _direct_ingress_port(proxy_port: int) -> int:
+    """The ingress replica's own HTTP port under Serve's direct ingress (Ray allocates it from
+    RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT, 30000 by default): the first that answers
+    /healthz like the app does."""
+    import httpx
+
+    first = int(os.environ.get("RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT", "30000"))
+    for port in range(first, first + 50):
+        if port == proxy_port:
+            continue
+        try:
+            answer = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+        except httpx.HTTPError:
+            continue
+        if answer.status_code == 200 and "capabilities" in answer.json():
+            return port
+    raise RuntimeError("no ingress replica listens on a direct-ingress port")
 
 
 def cases(routes: dict[str, Any]) -> list[Case]:
     found = [
         Case("no-op floor", "GET", "/healthz"),
         Case("handle round trip", "GET", "/healthz?deep=true"),
+        # Serve's proxy hands a request body to the replica through one more actor call; a POST
+        # of the what-if body to a GET-only route reads the body and answers 405 at once: the
+        # transport floor of a POST, beside the GET floor above.
+        Case(
+            "no-op POST floor (405 after reading the body)", "POST", "/healthz", SEED_WHAT_IF, 405
+        ),
         Case("what-if (seed body)", "POST", "/metrics/what-if", SEED_WHAT_IF),
     ]
     if "/analyze-failure" in routes:
@@ -177,6 +255,7 @@ def run(
     warmup_s: float,
     access_log: bool = True,
     serve_env: dict[str, str] | None = None,
+    direct_ingress: bool = False,
 ) -> list[Outcome]:
     # Serve reads its RAY_SERVE_* switches when its processes start; the local cluster started
     # below inherits this environment.
@@ -202,6 +281,8 @@ def run(
         serve.run(
             app, name=APP_NAME, route_prefix="/", logging_config={"enable_access_log": access_log}
         )
+        if direct_ingress:
+            port = _direct_ingress_port(port)
         routes = httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=30).json()["paths"]
         scratch = Path(data_dir)
         outcomes = [_load(port, c, seconds, concurrency, warmup_s, scratch) for c in cases(routes)]
@@ -223,6 +304,18 @@ def table(outcomes: list[Outcome], concurrency: int, seconds: float) -> str:
             f"{o.errors} | {o.p50_ms:.1f} | {o.p99_ms:.1f} | {o.throughput:.0f} | "
             f"{o.p50_ms / floor:.2f}× | {o.loadgen_share:.0%} |"
         )
+    lines += [
+        "",
+        "| route: server CPU ms per request | " + " | ".join(ROLES) + " | total |",
+        "|---|" + "---:|" * (len(ROLES) + 1),
+    ]
+    for o in outcomes:
+        parts = [o.cpu_ms_per_request(role) for role in ROLES]
+        lines.append(
+            f"| `{o.case.method} {o.case.path}` {o.case.name} | "
+            + " | ".join(f"{p:.2f}" for p in parts)
+            + f" | {sum(parts):.2f} |"
+        )
     return "\n".join(lines)
 
 
@@ -243,10 +336,25 @@ def main() -> None:
         action="store_true",
         help="turn off Serve's per-request access log (one log line per hop)",
     )
+    parser.add_argument(
+        "--direct-ingress",
+        action="store_true",
+        help="Ray's throughput-optimized Serve (RAY_SERVE_THROUGHPUT_OPTIMIZED=1): the load goes "
+        "straight to the ingress replica's own HTTP port, not through the Python proxy",
+    )
     parser.add_argument("--write", action="store_true", help="write docs/_bench_serve.md")
     args = parser.parse_args()
     serve_env = dict(item.split("=", 1) for item in args.serve_env)
-    outcomes = run(args.seconds, args.concurrency, args.warmup, not args.no_access_log, serve_env)
+    if args.direct_ingress:
+        serve_env.setdefault("RAY_SERVE_THROUGHPUT_OPTIMIZED", "1")
+    outcomes = run(
+        args.seconds,
+        args.concurrency,
+        args.warmup,
+        not args.no_access_log,
+        serve_env,
+        args.direct_ingress,
+    )
     text = table(outcomes, args.concurrency, args.seconds)
     print(text)
     if args.write:
