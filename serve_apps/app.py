@@ -22,7 +22,7 @@ from serve_apps.capabilities.analyzer import AnalyzerService
 from serve_apps.capabilities.base import CapabilityService
 from serve_apps.capabilities.metrics import MetricsService
 from serve_apps.capabilities.twin import TwinService
-from serve_apps.clients import CapabilityClient, HandleClient, InReplicaClient, LocalClient
+from serve_apps.clients import CapabilityClient, HandleClient, InReplicaClient
 from serve_apps.config import AppConfig, app_config
 from serve_apps.ingress import Edge, create_api
 from serve_apps.runs import RunBook
@@ -33,12 +33,13 @@ APP_NAME = "twinloop"
 # one GIL hand-off less per request. Set on this deployment only: the capability deployments'
 # long sync methods keep Serve's defaults.
 INGRESS_ENV = {"RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0"}
-# Capabilities whose bounded requests the ingress answers itself (Edge.client_for), and how:
-# a what-if without a history is pure arithmetic, run on the event loop; an analysis writes to
-# the Store, which may block (a Redis reconnect, a SQLite lock), so it runs on a worker thread.
-IN_REPLICA: dict[str, tuple[type[CapabilityService], type[InReplicaClient | LocalClient]]] = {
-    "metrics": (MetricsService, InReplicaClient),
-    "analyzer": (AnalyzerService, LocalClient),
+# Capabilities whose bounded requests the ingress answers itself (Edge.client_for), on its event
+# loop: a worker thread per call cost 2.5x the throughput of the summary-form analysis
+# (docs/benchmarks.md). An analysis's Store writes (a few short transactions) run on the loop
+# too; a hung Store holds the ingress up to the Store's own timeouts (docs/api.md).
+IN_REPLICA: dict[str, type[CapabilityService]] = {
+    "metrics": MetricsService,
+    "analyzer": AnalyzerService,
 }
 
 
@@ -59,8 +60,8 @@ class Ingress:
         # Bounded requests (summary-form analyses, analytic what-ifs) are answered here; see
         # Edge.client_for. Same classes and store as the deployments, so the answer is the same.
         in_replica: dict[str, CapabilityClient] = {
-            name: client(service(config, store))
-            for name, (service, client) in IN_REPLICA.items()
+            name: InReplicaClient(service(config, store))
+            for name, service in IN_REPLICA.items()
             if name in handles and config.limits.ingress_answer_bytes > 0
         }
         self.edge = Edge(

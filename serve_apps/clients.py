@@ -57,8 +57,8 @@ class HandleClient:
 
 
 class LocalClient:
-    """A capability object in this process, called on a worker thread: the ingress's bounded
-    requests that touch the Store, unit tests, ``_local_testing_mode``."""
+    """A capability object in this process, called on a worker thread (unit tests,
+    ``_local_testing_mode``)."""
 
     def __init__(self, target: Any) -> None:
         self.target = target
@@ -80,9 +80,9 @@ class LocalClient:
 class InReplicaClient:
     """A capability object in this process, called on the event loop itself.
 
-    For bounded work without I/O only (about a millisecond of arithmetic): handing it to a
-    thread costs more than the work, since the GIL serialises the two anyway. No deadline: the
-    work is shorter than any deadline a client can ask for.
+    For bounded work only (a few milliseconds, a Store write at most): handing it to a thread
+    costs more than the work, since the GIL serialises the two anyway. No deadline: the work is
+    shorter than any deadline a client can ask for.
     """
 
     def __init__(self, target: Any) -> None:
