@@ -257,6 +257,10 @@ class _SandboxEdge(_NamedEnvironment):
         customers = getattr(self, "customers", None)
         if customers is not None:
             check_limit("customers", customers, limits.max_customers)
+        else:  # no override: an inline environment's own size counts
+            initial = getattr(getattr(self, "environment", None), "initial_customers", None)
+            if isinstance(initial, int | float):
+                check_limit("environment.initial_customers", initial, limits.max_customers)
 
         check_predictors(self, limits.allowed_predictor_modules)
 

@@ -263,3 +263,20 @@ def test_bounded_requests_are_answered_in_the_ingress_and_the_rest_by_the_deploy
     assert tight.post("/metrics/what-if", json=small).json() == {"value": 1.0}
     assert tight.post("/metrics/what-if", json=padded).json() == {"value": 2.0}
     assert client(0).post("/metrics/what-if", json=small).json() == {"value": 2.0}
+
+
+def test_an_inline_environment_above_max_customers_is_413_naming_it() -> None:
+    """Without a ``customers`` override the inline environment's own size is the one checked."""
+    from serve_apps.schemas import SandboxTestRequest
+    from twinloop.sim.domains import environment
+
+    big = environment("sales").model_dump(mode="json") | {"initial_customers": 2_000}
+    limits = Limits(max_customers=1_000)
+    request = SandboxTestRequest.model_validate({"environment": big, "days": 5, "replicates": 2})
+    with pytest.raises(LimitExceeded) as caught:
+        request.check(limits)
+    assert caught.value.field == "environment.initial_customers"
+    overridden = SandboxTestRequest.model_validate(
+        {"environment": big, "customers": 500, "days": 5, "replicates": 2}
+    )
+    overridden.check(limits)  # the override is what runs, and it is within the limit
