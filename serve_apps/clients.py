@@ -77,25 +77,16 @@ class LocalClient:
         task.add_done_callback(self._pending.discard)
 
 
-class InReplicaClient:
+class InReplicaClient(LocalClient):
     """A capability object in this process, called on the event loop itself.
 
     For bounded work only (a few milliseconds, a Store write at most): handing it to a thread
     costs more than the work, since the GIL serialises the two anyway. No deadline: the work is
-    shorter than any deadline a client can ask for.
+    shorter than any deadline a client can ask for. ``fire`` (background runs) keeps the thread.
     """
-
-    def __init__(self, target: Any) -> None:
-        self.target = target
-        self._pending: set[asyncio.Future[Any]] = set()
 
     async def call(self, method: str, *args: Any, timeout: float) -> Any:
         return unwrap(getattr(self.target, method)(*args))
-
-    def fire(self, method: str, *args: Any) -> None:
-        task = asyncio.ensure_future(run_in_threadpool(getattr(self.target, method), *args))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
 
 
 async def _awaited(response: Awaitable[Any]) -> Any:
