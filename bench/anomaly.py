@@ -29,10 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from twinloop.replication.anomaly import AnomalyDetector
-from twinloop.replication.anomaly_models import AnomalySettings
-from twinloop.replication.nab import PROFILE_NAMES, PROFILES, normalized_score, score_file
-from twinloop.replication.nab_corpus import NabCorpusResult, NabFile, load_corpus, score_corpus
+from bench.nab import PROFILE_NAMES, PROFILES, normalized_score, score_file
+from bench.nab_corpus import NabCorpusResult, NabFile, load_corpus, score_corpus
+from twinloop.replication.anomaly.detector import AnomalyDetector
+from twinloop.replication.anomaly.models import AnomalySettings
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "anomaly"
 # θ per profile picked by NAB's rule 8 on the development subset (see docs/anomalies.md).

@@ -24,8 +24,8 @@ import statistics
 import time
 from typing import Any
 
-from twinloop.replication.calibration import calibrate
-from twinloop.replication.calibration_models import CalibrationResult
+from twinloop.replication.calibration.calibrate import calibrate
+from twinloop.replication.calibration.models import CalibrationResult
 from twinloop.replication.history import KpiHistory, history_from_table
 from twinloop.replication.replicates import history_table
 from twinloop.sim.domains import environment

@@ -24,11 +24,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from twinloop.replication.causal import CausalGraph
 from twinloop.replication.correlation import CorrelationSettings, correlate_matrix
 from twinloop.replication.history import history_from_arrays, read_history
-from twinloop.replication.synthetic import SyntheticSpec, parse_edge_case, synthesize
-from twinloop.replication.whatif import WhatIfSettings, what_if
+from twinloop.replication.synthetic.generate import SyntheticSpec, parse_edge_case, synthesize
+from twinloop.replication.whatif.analytic import WhatIfSettings, what_if
+from twinloop.replication.whatif.graph import CausalGraph
 
 
 def timed(fn: Callable[[], object], repeat: int) -> float:

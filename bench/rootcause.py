@@ -25,11 +25,11 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from twinloop.analysis.rootcause import localize
-from twinloop.analysis.rootcause_io import read_leaf_table, read_rs_case
-from twinloop.analysis.rootcause_leaves import LeafTable
-from twinloop.analysis.rootcause_models import LocalizerSettings
-from twinloop.analysis.rootcause_scoring import CaseScore, micro_f1, score_case
+from bench.rootcause_scoring import CaseScore, micro_f1, score_case
+from twinloop.analysis.localizer.leaves import LeafTable
+from twinloop.analysis.localizer.localize import localize
+from twinloop.analysis.localizer.models import LocalizerSettings
+from twinloop.analysis.localizer.sources import read_leaf_table, read_rs_case
 
 ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" / "rootcause"
 

@@ -65,8 +65,8 @@ from serve_apps.schemas import (
 from serve_apps.telemetry import Telemetry
 from twinloop.analysis.analyzer import FailureAnalysis
 from twinloop.replication.correlation import CorrelationResult
-from twinloop.replication.whatif import WhatIfResult
-from twinloop.replication.whatif_sim import SimWhatIfResult
+from twinloop.replication.whatif.analytic import WhatIfResult
+from twinloop.replication.whatif.simulated import SimWhatIfResult
 from twinloop.sandbox.results import AbTestResult, GridResult, HeadToHeadResult, SandboxTestResult
 
 log = logging.getLogger("twinloop.serve")

@@ -18,13 +18,13 @@ from serve_apps.limits import Limits, check_limit
 from serve_apps.tables import JsonTable
 from twinloop.analysis.patterns import Pattern
 from twinloop.errors import InvalidInput
-from twinloop.replication.anomaly_models import Anomaly, AnomalyPattern, AnomalySettings
-from twinloop.replication.calibration_models import CalibrationResult, CalibrationSettings
-from twinloop.replication.causal import CausalGraph
+from twinloop.replication.anomaly.models import Anomaly, AnomalyPattern, AnomalySettings
+from twinloop.replication.calibration.models import CalibrationResult, CalibrationSettings
 from twinloop.replication.correlation import CorrelationSettings
-from twinloop.replication.synthetic import EdgeCase, SyntheticResult
-from twinloop.replication.whatif import WhatIfSettings, WhatIfSpec
-from twinloop.replication.whatif_sim import (
+from twinloop.replication.synthetic.generate import EdgeCase, SyntheticResult
+from twinloop.replication.whatif.analytic import WhatIfSettings, WhatIfSpec
+from twinloop.replication.whatif.graph import CausalGraph
+from twinloop.replication.whatif.simulated import (
     SimWhatIfSettings,
     SimWhatIfSpec,
     apply_changes,

@@ -9,10 +9,10 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from twinloop.errors import InvalidInput
-from twinloop.replication.anomaly import detect_anomalies
-from twinloop.replication.anomaly_io import read_series_csv
-from twinloop.replication.anomaly_models import Anomaly, AnomalyPattern, AnomalySettings
-from twinloop.replication.anomaly_patterns import DEFAULT_PATTERNS, learn_pattern
+from twinloop.replication.anomaly.detector import detect_anomalies
+from twinloop.replication.anomaly.models import Anomaly, AnomalyPattern, AnomalySettings
+from twinloop.replication.anomaly.patterns import DEFAULT_PATTERNS, learn_pattern
+from twinloop.replication.anomaly.series import read_series_csv
 
 PATTERN_KIND = "anomaly_pattern"  # Store kind of the pattern library
 

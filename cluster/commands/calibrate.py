@@ -10,8 +10,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from twinloop.errors import InvalidInput
-from twinloop.replication.calibration import calibrate, save_calibration
-from twinloop.replication.calibration_models import CalibrationResult, CalibrationSettings
+from twinloop.replication.calibration.calibrate import calibrate, save_calibration
+from twinloop.replication.calibration.models import CalibrationResult, CalibrationSettings
 from twinloop.replication.history import read_history
 from twinloop.sim.environment import to_invalid_input
 

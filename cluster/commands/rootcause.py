@@ -16,10 +16,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from twinloop.analysis.rootcause import localize
-from twinloop.analysis.rootcause_io import read_leaf_table, read_rs_case
-from twinloop.analysis.rootcause_leaves import LeafTable
-from twinloop.analysis.rootcause_models import LocalizerSettings, RootCauseResult
+from twinloop.analysis.localizer.leaves import LeafTable
+from twinloop.analysis.localizer.localize import localize
+from twinloop.analysis.localizer.models import LocalizerSettings, RootCauseResult
+from twinloop.analysis.localizer.sources import read_leaf_table, read_rs_case
 from twinloop.errors import InvalidInput
 
 _DERIVED = ("numerator_actual", "numerator_expected", "denominator_actual", "denominator_expected")

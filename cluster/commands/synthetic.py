@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from twinloop.errors import InvalidInput
-from twinloop.replication.synthetic import (
+from twinloop.replication.synthetic.generate import (
     SyntheticResult,
     SyntheticSpec,
     parse_edge_case,

@@ -11,9 +11,9 @@ from pydantic import ValidationError
 
 from cluster.commands.correlations import single_series
 from twinloop.errors import InvalidInput
-from twinloop.replication.causal import CausalGraph, graph_from_json
 from twinloop.replication.history import KpiHistory, read_history
-from twinloop.replication.whatif import WhatIfResult, WhatIfSettings, parse_change, what_if
+from twinloop.replication.whatif.analytic import WhatIfResult, WhatIfSettings, parse_change, what_if
+from twinloop.replication.whatif.graph import CausalGraph, graph_from_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -22,8 +22,8 @@ from typing import Any
 from cluster.commands.calibrate import add_options, settings_from
 from twinloop.config import load_settings
 from twinloop.errors import InvalidInput, TwinloopError
-from twinloop.replication.calibration import calibrate, save_calibration
-from twinloop.replication.calibration_models import CalibrationResult
+from twinloop.replication.calibration.calibrate import calibrate, save_calibration
+from twinloop.replication.calibration.models import CalibrationResult
 from twinloop.replication.history import read_history
 
 

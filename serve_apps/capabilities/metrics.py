@@ -29,14 +29,14 @@ from serve_apps.schemas import (
 )
 from serve_apps.tables import table_from_json, table_to_columns
 from twinloop.errors import InvalidInput
-from twinloop.replication.anomaly import detect_anomalies
-from twinloop.replication.anomaly_models import AnomalyPattern
-from twinloop.replication.anomaly_patterns import DEFAULT_PATTERNS, learn_pattern
-from twinloop.replication.calibration import calibrate, save_calibration
+from twinloop.replication.anomaly.detector import detect_anomalies
+from twinloop.replication.anomaly.models import AnomalyPattern
+from twinloop.replication.anomaly.patterns import DEFAULT_PATTERNS, learn_pattern
+from twinloop.replication.calibration.calibrate import calibrate, save_calibration
 from twinloop.replication.correlation import CorrelationResult, correlate
 from twinloop.replication.history import history_from_table
-from twinloop.replication.synthetic import SyntheticSpec, parse_edge_case, synthesize
-from twinloop.replication.whatif import WhatIfResult, run_what_if
+from twinloop.replication.synthetic.generate import SyntheticSpec, parse_edge_case, synthesize
+from twinloop.replication.whatif.analytic import WhatIfResult, run_what_if
 
 
 class MetricsService(CapabilityService):

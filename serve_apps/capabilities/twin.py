@@ -2,7 +2,7 @@
 
 An environment id is either a domain preset's name (``sales``, ``marketing``, …) or the id of a
 ``BusinessEnvironment`` kept in the Store under kind ``environments`` — the convention
-calibration uses (``twinloop.replication.calibration.save_calibration``), so a calibrated twin
+calibration uses (``save_calibration`` in ``twinloop.replication.calibration.calibrate``), so a
 is listed here as ``calibrated`` (its full result sits under kind ``calibrations``), one posted
 to ``POST /environments`` as ``stored``. The sandbox routes and the simulation what-if resolve
 ``environmentId`` through :meth:`TwinService.resolve`.
@@ -38,9 +38,9 @@ from serve_apps.schemas import (
     run_customer_days,
 )
 from twinloop.errors import InvalidInput, NotFound
-from twinloop.replication.calibration import CALIBRATIONS, ENVIRONMENTS
+from twinloop.replication.calibration.calibrate import CALIBRATIONS, ENVIRONMENTS
 from twinloop.replication.replicates import Evaluate, executor_evaluate, serial_evaluate
-from twinloop.replication.whatif_sim import SimWhatIfResult, SimWhatIfSpec, run_what_if_sim
+from twinloop.replication.whatif.simulated import SimWhatIfResult, SimWhatIfSpec, run_what_if_sim
 from twinloop.sandbox.abtest import run_ab_test
 from twinloop.sandbox.executor import SerialExecutor
 from twinloop.sandbox.grid import run_grid

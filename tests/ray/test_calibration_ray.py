@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 
 from actors.calibration import RayEvaluator
-from twinloop.replication.calibration import calibrate
-from twinloop.replication.calibration_models import CalibrationSettings
+from twinloop.replication.calibration.calibrate import calibrate
+from twinloop.replication.calibration.models import CalibrationSettings
 from twinloop.replication.history import history_from_table
 from twinloop.replication.replicates import history_table
-from twinloop.replication.whatif_sim import SimWhatIfSettings, what_if_sim
+from twinloop.replication.whatif.simulated import SimWhatIfSettings, what_if_sim
 from twinloop.sim.domains import environment
 from twinloop.sim.lifecycle import simulate
 from twinloop.sim.models import ModelProfile

@@ -12,7 +12,7 @@ from test_anomaly_detector import ONSET, seasonal_series
 from cluster.cli import main
 from cluster.commands.anomalies import AnomaliesReport
 from twinloop.errors import InvalidInput
-from twinloop.replication.anomaly_io import read_series_csv
+from twinloop.replication.anomaly.series import read_series_csv
 
 
 def _write_csv(path: Path, kind: str, seed: int = 1) -> Path:

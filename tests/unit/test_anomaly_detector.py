@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.nab import PROFILES, score_file
+from bench.nab_corpus import load_corpus
 from twinloop.errors import InvalidInput
-from twinloop.replication.anomaly import AnomalyDetector, detect_anomalies
-from twinloop.replication.anomaly_io import read_series_csv
-from twinloop.replication.anomaly_models import AnomalyKind, AnomalySettings
-from twinloop.replication.nab import PROFILES, score_file
-from twinloop.replication.nab_corpus import load_corpus
+from twinloop.replication.anomaly.detector import AnomalyDetector, detect_anomalies
+from twinloop.replication.anomaly.models import AnomalyKind, AnomalySettings
+from twinloop.replication.anomaly.series import read_series_csv
 
 N, ONSET = 3456, 2600  # 12 days of 5-minute points; the anomaly starts on day 10
 STEP = np.timedelta64(300, "s")

@@ -9,8 +9,7 @@ import numpy as np
 import pyarrow.csv as pacsv
 import pytest
 
-from twinloop.errors import InvalidInput
-from twinloop.replication.nab import (
+from bench.nab import (
     NO_DETECTION_THRESHOLD,
     PROFILES,
     normalized_score,
@@ -20,7 +19,8 @@ from twinloop.replication.nab import (
     scaled_sigmoid,
     score_file,
 )
-from twinloop.replication.nab_corpus import NabFile, load_corpus
+from bench.nab_corpus import NabFile, load_corpus
+from twinloop.errors import InvalidInput
 
 CONFORMANCE = Path("benchmarks/anomaly/scorer_conformance")
 

@@ -9,9 +9,9 @@ import pytest
 from test_anomaly_detector import ONSET, seasonal_series
 
 from twinloop.errors import InvalidInput
-from twinloop.replication.anomaly import detect_anomalies
-from twinloop.replication.anomaly_models import AnomalyPattern, PatternSignature
-from twinloop.replication.anomaly_patterns import (
+from twinloop.replication.anomaly.detector import detect_anomalies
+from twinloop.replication.anomaly.models import AnomalyPattern, PatternSignature
+from twinloop.replication.anomaly.patterns import (
     DEFAULT_PATTERNS,
     classify,
     learn_pattern,

@@ -16,16 +16,16 @@ import pytest
 
 from cluster.commands import calibrate as calibrate_command
 from twinloop.errors import InvalidInput
-from twinloop.replication.calibration import calibrate, save_calibration
-from twinloop.replication.calibration_fit import (
+from twinloop.replication.calibration.calibrate import calibrate, save_calibration
+from twinloop.replication.calibration.fit import (
     OMEGA,
     SegmentMix,
     expected_arrivals,
     fit_arrivals,
     order_value,
 )
-from twinloop.replication.calibration_input import DailyKpis
-from twinloop.replication.calibration_models import CalibrationResult, CalibrationSettings
+from twinloop.replication.calibration.models import CalibrationResult, CalibrationSettings
+from twinloop.replication.calibration.series import DailyKpis
 from twinloop.replication.history import KpiHistory, history_from_arrays, history_from_table
 from twinloop.replication.replicates import history_table
 from twinloop.sim.check import check_environment

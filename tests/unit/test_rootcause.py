@@ -13,22 +13,22 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
 
-from twinloop.analysis.rootcause import localize
-from twinloop.analysis.rootcause_io import (
-    ab_leaf_table,
-    leaf_table_from_arrow,
-    leaf_table_from_history,
-    read_leaf_table,
-    read_rs_case,
-)
-from twinloop.analysis.rootcause_leaves import LeafTable
-from twinloop.analysis.rootcause_models import LocalizerSettings, RootCauseResult
-from twinloop.analysis.rootcause_scoring import (
+from bench.rootcause_scoring import (
     CaseScore,
     canonical_element,
     micro_f1,
     parse_set,
     score_case,
+)
+from twinloop.analysis.localizer.leaves import LeafTable
+from twinloop.analysis.localizer.localize import localize
+from twinloop.analysis.localizer.models import LocalizerSettings, RootCauseResult
+from twinloop.analysis.localizer.sources import (
+    ab_leaf_table,
+    leaf_table_from_arrow,
+    leaf_table_from_history,
+    read_leaf_table,
+    read_rs_case,
 )
 from twinloop.errors import InvalidInput
 

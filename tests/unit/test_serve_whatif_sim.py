@@ -21,7 +21,7 @@ from serve_apps.limits import Limits
 from serve_apps.runs import Deferred, RunBook
 from serve_apps.schemas import SimWhatIfRequest, run_customer_days
 from twinloop.errors import InvalidInput, LimitExceeded
-from twinloop.replication.whatif_sim import SimWhatIfResult
+from twinloop.replication.whatif.simulated import SimWhatIfResult
 from twinloop.sim.domains import environment
 from twinloop.store import SqliteStore
 

@@ -12,8 +12,8 @@ from scipy import stats
 
 from cluster.commands import synthetic as cli
 from twinloop.errors import InvalidInput
-from twinloop.replication.edgecases import ConceptDrift, MissingValues, SegmentMixShift
-from twinloop.replication.synthetic import (
+from twinloop.replication.synthetic.edgecases import ConceptDrift, MissingValues, SegmentMixShift
+from twinloop.replication.synthetic.generate import (
     SyntheticSpec,
     parse_edge_case,
     read_result,

@@ -12,9 +12,9 @@ import statsmodels.api as sm
 
 from cluster.commands import whatif as cli
 from twinloop.errors import InvalidInput
-from twinloop.replication.causal import CausalGraph, default_graph, topological
 from twinloop.replication.history import history_from_arrays
-from twinloop.replication.whatif import WhatIfSettings, parse_change, what_if
+from twinloop.replication.whatif.analytic import WhatIfSettings, parse_change, what_if
+from twinloop.replication.whatif.graph import CausalGraph, default_graph, topological
 
 # Linear-Gaussian SCM with a confounder: traffic raises latency and (separately) revenue.
 A_TL, B_LR, C_TR = 0.8, -3.0, 6.0

@@ -7,7 +7,7 @@ import pytest
 
 from twinloop.errors import InvalidInput
 from twinloop.replication.replicates import executor_evaluate, replicate_seeds, serial_evaluate
-from twinloop.replication.whatif_sim import (
+from twinloop.replication.whatif.simulated import (
     SimWhatIfResult,
     SimWhatIfSettings,
     SimWhatIfSpec,

@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
+from twinloop.analysis.causes import RootCause, rank_root_causes
 from twinloop.analysis.cells import CellSums, cell_sums, check_binary, is_binary
 from twinloop.analysis.cells import metric_spec as cell_metric_spec
 from twinloop.analysis.chains import MetricChain, metric_chains
@@ -51,7 +52,6 @@ from twinloop.analysis.patterns import (
 )
 from twinloop.analysis.quality import QualityFinding, engine_findings, novelty
 from twinloop.analysis.rawinput import RawInput, raw_input, read_table
-from twinloop.analysis.rootcauses import RootCause, rank_root_causes
 from twinloop.analysis.segments import (
     SegmentAnalysis,
     analyse_segments,

@@ -28,11 +28,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from twinloop.analysis.causes import RootCause
 from twinloop.analysis.chains import node_of
 from twinloop.analysis.decision import Decision
 from twinloop.analysis.impact import BusinessImpact
 from twinloop.analysis.inputs import AbTestResult, MetricInput
-from twinloop.analysis.rootcauses import RootCause
 from twinloop.analysis.settings import AnalyzerSettings
 from twinloop.sandbox.indicators import REPLICATE_KPIS
 from twinloop.sandbox.specs import HeadToHeadSpec

@@ -22,9 +22,9 @@ from collections.abc import Callable, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from twinloop.analysis.causes import RootCause
 from twinloop.analysis.chains import MetricChain
 from twinloop.analysis.failures import FailureType
-from twinloop.analysis.rootcauses import RootCause
 from twinloop.store import Store
 
 SIGNATURES = "signatures"

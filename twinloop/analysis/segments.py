@@ -3,7 +3,7 @@
 Per metric, units are grouped into *leaves* (one per full combination of the segment columns)
 with the winner's and the loser's count, Σx and Σx² in each — from the cells of raw rows
 (:mod:`twinloop.analysis.cells`) or from a segment breakdown. The question asked of the localizer
-(:mod:`twinloop.analysis.rootcause`) is *where the loser's effect differs from its common
+(:mod:`twinloop.analysis.localizer.localize`) is *where the loser's effect differs from its common
 effect*: a loss spread evenly over every segment (a slower model is slower for everyone) is not
 a segment cause. So the expected loser value of a leaf is the winner's mean there times the
 common ratio ``g`` — the unit-weighted median over leaves of loser mean / winner mean — and the
@@ -30,9 +30,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from twinloop.analysis.cells import CellIndex, CellSums
 from twinloop.analysis.inputs import MetricInput, SegmentRow
-from twinloop.analysis.rootcause import localize
-from twinloop.analysis.rootcause_leaves import LeafTable
-from twinloop.analysis.rootcause_models import LocalizerSettings, RootCauseElement
+from twinloop.analysis.localizer.leaves import LeafTable
+from twinloop.analysis.localizer.localize import localize
+from twinloop.analysis.localizer.models import LocalizerSettings, RootCauseElement
 from twinloop.errors import InvalidInput
 from twinloop.stats.inputs import PointData, to_stats
 from twinloop.stats.sufficient import BinomialStats, SampleStats

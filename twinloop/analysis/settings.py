@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from twinloop.analysis.rootcause_models import LocalizerSettings
+from twinloop.analysis.localizer.models import LocalizerSettings
 from twinloop.config import Settings
 from twinloop.stats.inputs import CompareSettings
 

@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from twinloop.analysis.analyzer import FailureAnalysis
 from twinloop.demo.scenario import DemoScenario
-from twinloop.replication.whatif import WhatIfResult
-from twinloop.replication.whatif_sim import SimWhatIfResult
+from twinloop.replication.whatif.analytic import WhatIfResult
+from twinloop.replication.whatif.simulated import SimWhatIfResult
 
 
 class _Frozen(BaseModel):

@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from twinloop.data import SALES_KPI_HISTORY
 from twinloop.improve.retrain import RetrainConfig, train_variant
-from twinloop.replication.calibration import calibrate
-from twinloop.replication.calibration_models import CalibrationResult, CalibrationSettings
+from twinloop.replication.calibration.calibrate import calibrate
+from twinloop.replication.calibration.models import CalibrationResult, CalibrationSettings
 from twinloop.replication.history import read_history
 from twinloop.replication.replicates import Evaluate
 from twinloop.sim.environment import BusinessEnvironment

@@ -35,10 +35,10 @@ from twinloop.demo.scenario import (
     train_models,
 )
 from twinloop.improve.retrain import train_variant
-from twinloop.replication.calibration_models import CalibrationResult
+from twinloop.replication.calibration.models import CalibrationResult
 from twinloop.replication.replicates import executor_evaluate
-from twinloop.replication.whatif import WhatIfSettings, what_if
-from twinloop.replication.whatif_sim import SimWhatIfSettings, what_if_sim
+from twinloop.replication.whatif.analytic import WhatIfSettings, what_if
+from twinloop.replication.whatif.simulated import SimWhatIfSettings, what_if_sim
 from twinloop.sandbox.executor import Executor, ProgressCallback, SerialExecutor
 from twinloop.sandbox.headtohead import run_head_to_head
 from twinloop.sandbox.seeding import replicate_seed

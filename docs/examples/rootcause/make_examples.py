@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from twinloop.analysis.rootcause_io import ab_leaf_table
+from twinloop.analysis.localizer.sources import ab_leaf_table
 
 HERE = Path(__file__).resolve().parent
 

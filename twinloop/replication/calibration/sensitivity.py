@@ -22,10 +22,10 @@ import math
 import numpy as np
 from scipy import optimize
 
-from twinloop.replication.calibration_fit import Estimate
-from twinloop.replication.calibration_input import DailyKpis
-from twinloop.replication.calibration_models import CalibrationSettings, FitIssue
-from twinloop.replication.calibration_state import (
+from twinloop.replication.calibration.fit import Estimate
+from twinloop.replication.calibration.models import CalibrationSettings, FitIssue
+from twinloop.replication.calibration.series import DailyKpis
+from twinloop.replication.calibration.state import (
     HAZARD,
     LIMITS,
     SENSITIVITY,

@@ -31,7 +31,7 @@ from twinloop.replication.replicates import (
     run_checked,
     serial_evaluate,
 )
-from twinloop.replication.whatif import checked_change
+from twinloop.replication.whatif.analytic import checked_change
 from twinloop.sim.environment import BusinessEnvironment, Shock
 from twinloop.sim.kpis import SimulationResult
 from twinloop.sim.models import ModelProfile

@@ -25,7 +25,9 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 from twinloop.errors import InvalidInput
-from twinloop.replication.causal import (
+from twinloop.replication.findings import Finding
+from twinloop.replication.history import KpiHistory
+from twinloop.replication.whatif.graph import (
     CausalGraph,
     Domain,
     default_graph,
@@ -33,9 +35,7 @@ from twinloop.replication.causal import (
     rename_aliases,
     topological,
 )
-from twinloop.replication.findings import Finding
-from twinloop.replication.history import KpiHistory
-from twinloop.replication.strengths import (
+from twinloop.replication.whatif.strengths import (
     EdgeStrength,
     NodeModel,
     choose_scales,

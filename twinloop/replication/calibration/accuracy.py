@@ -23,8 +23,8 @@ from collections.abc import Mapping
 import numpy as np
 from numpy.typing import NDArray
 
-from twinloop.replication.calibration_input import DailyKpis
-from twinloop.replication.calibration_models import CalibrationSettings, FitIssue, KpiAccuracy
+from twinloop.replication.calibration.models import CalibrationSettings, FitIssue, KpiAccuracy
+from twinloop.replication.calibration.series import DailyKpis
 
 FloatArray = NDArray[np.float64]
 SCORED = (

@@ -33,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from twinloop.errors import InvalidInput
-from twinloop.replication.anomaly_models import (
+from twinloop.replication.anomaly.models import (
     Anomaly,
     AnomalyPattern,
     AnomalyResult,
@@ -42,8 +42,8 @@ from twinloop.replication.anomaly_models import (
     Channel,
     Direction,
 )
-from twinloop.replication.anomaly_patterns import classify, match_pattern
-from twinloop.replication.anomaly_stats import (
+from twinloop.replication.anomaly.patterns import classify, match_pattern
+from twinloop.replication.anomaly.streaming import (
     SeasonalBaseline,
     SortedWindow,
     TailModel,

@@ -16,9 +16,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
 
-from twinloop.errors import InvalidInput, NotFound
-from twinloop.replication.anomaly_io import Series, read_series_csv
-from twinloop.replication.nab import (
+from bench.nab import (
     PROFILE_NAMES,
     PROFILES,
     NabFileScore,
@@ -28,6 +26,8 @@ from twinloop.replication.nab import (
     optimize_threshold,
     score_file,
 )
+from twinloop.errors import InvalidInput, NotFound
+from twinloop.replication.anomaly.series import Series, read_series_csv
 
 
 @dataclass(frozen=True)

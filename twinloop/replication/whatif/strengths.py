@@ -20,9 +20,9 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 from twinloop.errors import InvalidInput
-from twinloop.replication.causal import CausalEdge
 from twinloop.replication.findings import Finding
 from twinloop.replication.history import KpiHistory
+from twinloop.replication.whatif.graph import CausalEdge
 
 FloatArray = NDArray[np.float64]
 Scale = Literal["elasticity", "semi_elasticity", "log_slope", "slope"]

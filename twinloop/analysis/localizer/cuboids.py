@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from twinloop.analysis.rootcause_leaves import IntArray, LeafTable
+from twinloop.analysis.localizer.leaves import IntArray, LeafTable
 
 #: Above this many (leaf, cuboid) pairs the search stops adding deeper layers.
 MAX_LATTICE_ENTRIES = 6_000_000

@@ -19,8 +19,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from twinloop.replication.calibration_accuracy import simulation_accuracy
-from twinloop.replication.calibration_fit import (
+from twinloop.replication.calibration.accuracy import simulation_accuracy
+from twinloop.replication.calibration.fit import (
     ArrivalFit,
     Estimate,
     base_conversion,
@@ -33,14 +33,14 @@ from twinloop.replication.calibration_fit import (
     order_value,
     segment_mix,
 )
-from twinloop.replication.calibration_input import DailyKpis, daily_kpis
-from twinloop.replication.calibration_models import (
+from twinloop.replication.calibration.models import (
     CalibrationResult,
     CalibrationSettings,
     FitIssue,
 )
-from twinloop.replication.calibration_sensitivity import fit_sensitivity
-from twinloop.replication.calibration_state import HAZARD, FitState, fitting_scale
+from twinloop.replication.calibration.sensitivity import fit_sensitivity
+from twinloop.replication.calibration.series import DailyKpis, daily_kpis
+from twinloop.replication.calibration.state import HAZARD, FitState, fitting_scale
 from twinloop.replication.history import KpiHistory
 from twinloop.replication.replicates import Evaluate, replicate_seeds, serial_evaluate
 from twinloop.sim.domains import preset

@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 from twinloop.errors import InvalidInput
-from twinloop.replication.copula import Marginal
+from twinloop.replication.synthetic.copula import Marginal
 
 FloatArray = NDArray[np.float64]
 VOLUME_NAMES = ("traffic", "sessions", "visits", "interactions", "arrivals", "requests")

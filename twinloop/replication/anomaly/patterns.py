@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from twinloop.errors import InvalidInput
-from twinloop.replication.anomaly_models import (
+from twinloop.replication.anomaly.models import (
     Anomaly,
     AnomalyKind,
     AnomalyPattern,

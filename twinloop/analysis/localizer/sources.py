@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from twinloop.analysis.rootcause_leaves import FloatArray, LeafTable
+from twinloop.analysis.localizer.leaves import FloatArray, LeafTable
 from twinloop.errors import InvalidInput
 
 #: An Arrow table, or a mapping of column name to array (numpy, list).

@@ -23,8 +23,9 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from twinloop.errors import InvalidInput
-from twinloop.replication.copula import GaussianCopula, Marginal
-from twinloop.replication.edgecases import (
+from twinloop.replication.findings import Finding
+from twinloop.replication.synthetic.copula import GaussianCopula, Marginal
+from twinloop.replication.synthetic.edgecases import (
     ColdStart,
     ConceptDrift,
     EdgeCaseReport,
@@ -35,7 +36,6 @@ from twinloop.replication.edgecases import (
     apply_edge_case,
     segment_targets,
 )
-from twinloop.replication.findings import Finding
 from twinloop.replication.tables import is_textual
 
 FloatArray = NDArray[np.float64]

@@ -28,10 +28,10 @@ import math
 
 import numpy as np
 
-from twinloop.analysis.rootcause_cuboids import Lattice
-from twinloop.analysis.rootcause_evidence import TRIM_Z, LeafEvidence
-from twinloop.analysis.rootcause_leaves import FloatArray, IntArray
-from twinloop.analysis.rootcause_models import LocalizerSettings
+from twinloop.analysis.localizer.cuboids import Lattice
+from twinloop.analysis.localizer.evidence import TRIM_Z, LeafEvidence
+from twinloop.analysis.localizer.leaves import FloatArray, IntArray
+from twinloop.analysis.localizer.models import LocalizerSettings
 
 #: Within-element spreads of the deviation score tried for every element (0 = exact ripple).
 TAU_GRID = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0)

@@ -48,7 +48,7 @@ class LeafTable:
     Invariants (checked by the constructors): at least one leaf and one dimension; every value
     array has one finite value ``>= 0`` per leaf; no two leaves share a combination.
     ``codes[i, j]`` indexes ``labels[j]``. Build one with :meth:`additive`, :meth:`derived`
-    or :func:`twinloop.analysis.rootcause_io.leaf_table_from_arrow`.
+    or :func:`twinloop.analysis.localizer.sources.leaf_table_from_arrow`.
     """
 
     kind: KpiKind

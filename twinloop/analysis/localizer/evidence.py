@@ -30,8 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from twinloop.analysis.rootcause_leaves import FloatArray, LeafTable
-from twinloop.analysis.rootcause_models import LocalizerSettings
+from twinloop.analysis.localizer.leaves import FloatArray, LeafTable
+from twinloop.analysis.localizer.models import LocalizerSettings
 
 BoolArray = npt.NDArray[np.bool_]
 

@@ -14,14 +14,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from twinloop.errors import InvalidInput
-from twinloop.replication.calibration_fit import Estimate
-from twinloop.replication.calibration_input import DailyKpis
-from twinloop.replication.calibration_models import (
+from twinloop.replication.calibration.fit import Estimate
+from twinloop.replication.calibration.models import (
     CalibrationSettings,
     FitIssue,
     Method,
     ParameterEstimate,
 )
+from twinloop.replication.calibration.series import DailyKpis
 from twinloop.replication.replicates import Evaluate, FloatArray, kpi_arrays, run_checked
 from twinloop.sim.environment import BusinessEnvironment
 from twinloop.sim.models import ModelProfile

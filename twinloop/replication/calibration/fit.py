@@ -28,7 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import optimize
 
-from twinloop.replication.calibration_input import DailyKpis
+from twinloop.replication.calibration.series import DailyKpis
 from twinloop.sim.environment import BusinessEnvironment
 from twinloop.sim.scenario import DAYS_PER_YEAR
 

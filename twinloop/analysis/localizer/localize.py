@@ -1,17 +1,17 @@
 """Multi-dimensional root-cause localization: the few combinations that explain a KPI's deviation.
 
 Given leaf-level actual vs expected values of a KPI broken down by categorical dimensions
-(:class:`~twinloop.analysis.rootcause_leaves.LeafTable`, additive or ratio), :func:`localize`
+(:class:`~twinloop.analysis.localizer.leaves.LeafTable`, additive or ratio), :func:`localize`
 returns the smallest set of dimension-value combinations ("elements", e.g. ``{a=a3, c=c1}``)
 that explains the deviation, ranked by evidence, each with the numbers a reader needs: actual,
 expected, relative change, explanatory power, share of the leaf-level deviation, evidence and
 a confidence. The pieces:
 
-1. :mod:`~twinloop.analysis.rootcause_evidence` — each leaf's deviation score and its noise,
+1. :mod:`~twinloop.analysis.localizer.evidence` — each leaf's deviation score and its noise,
    fitted on the case itself (a relative floor plus counting noise);
-2. :mod:`~twinloop.analysis.rootcause_cuboids` — every element of every cuboid as one sparse
+2. :mod:`~twinloop.analysis.localizer.cuboids` — every element of every cuboid as one sparse
    indicator matrix, so all per-element sums are one product;
-3. :mod:`~twinloop.analysis.rootcause_search` — the likelihood-ratio evidence of "these leaves
+3. :mod:`~twinloop.analysis.localizer.search` — the likelihood-ratio evidence of "these leaves
    moved together", a description-length price per element, and the greedy search with its
    split correction.
 
@@ -26,15 +26,15 @@ import time
 import numpy as np
 import numpy.typing as npt
 
-from twinloop.analysis.rootcause_cuboids import Lattice, build_lattice, searched_layers
-from twinloop.analysis.rootcause_evidence import LeafEvidence, leaf_evidence
-from twinloop.analysis.rootcause_leaves import IntArray, LeafTable
-from twinloop.analysis.rootcause_models import (
+from twinloop.analysis.localizer.cuboids import Lattice, build_lattice, searched_layers
+from twinloop.analysis.localizer.evidence import LeafEvidence, leaf_evidence
+from twinloop.analysis.localizer.leaves import IntArray, LeafTable
+from twinloop.analysis.localizer.models import (
     LocalizerSettings,
     RootCauseElement,
     RootCauseResult,
 )
-from twinloop.analysis.rootcause_search import search
+from twinloop.analysis.localizer.search import search
 
 __all__ = ["LeafTable", "LocalizerSettings", "RootCauseResult", "element_label", "localize"]
 
