@@ -3,9 +3,9 @@
 An environment id is either a domain preset's name (``sales``, ``marketing``, …) or the id of a
 ``BusinessEnvironment`` kept in the Store under kind ``environments`` — the convention
 calibration uses (``save_calibration`` in ``twinloop.replication.calibration.calibrate``), so a
-is listed here as ``calibrated`` (its full result sits under kind ``calibrations``), one posted
-to ``POST /environments`` as ``stored``. The sandbox routes and the simulation what-if resolve
-``environmentId`` through :meth:`TwinService.resolve`.
+calibrated twin is listed here as ``calibrated`` (its full result sits under kind
+``calibrations``), one posted to ``POST /environments`` as ``stored``. The sandbox routes and
+the simulation what-if resolve ``environmentId`` through :meth:`TwinService.resolve`.
 """
 
 from __future__ import annotations
