@@ -94,28 +94,49 @@ def at_fixed_thresholds(files: list[NabFile], streams: list[list[float]]) -> dic
     out: dict[str, float] = {}
     for name in PROFILE_NAMES:
         profile = PROFILES[name]
-        raw = sum(score_file(s, f.windows, DEV_THRESHOLDS[name], profile).raw
-                  for f, s in zip(files, streams, strict=True))
+        raw = sum(
+            score_file(s, f.windows, DEV_THRESHOLDS[name], profile).raw
+            for f, s in zip(files, streams, strict=True)
+        )
         out[name] = normalized_score(raw, n_windows, profile)
     return out
 
 
-def score_table(files: list[NabFile], ours: NabCorpusResult, fixed: dict[str, float],
-                gaussian: NabCorpusResult | None, reference: dict[str, Any] | None) -> list[str]:
+def score_table(
+    files: list[NabFile],
+    ours: NabCorpusResult,
+    fixed: dict[str, float],
+    gaussian: NabCorpusResult | None,
+    reference: dict[str, Any] | None,
+) -> list[str]:
     head = "| detector | " + " | ".join(SHORT[p] for p in PROFILE_NAMES) + " |"
     lines = [head, "|---|---|---|---|"]
-    lines.append("| **twinloop (θ fixed from dev)** | " + " | ".join(
-        f"**{fixed[p]:.1f}**" for p in PROFILE_NAMES) + " |")
-    lines.append("| twinloop (θ re-optimised here) | " + " | ".join(
-        f"{ours.thresholds[p].normalized:.1f}" for p in PROFILE_NAMES) + " |")
+    lines.append(
+        "| **twinloop (θ fixed from dev)** | "
+        + " | ".join(f"**{fixed[p]:.1f}**" for p in PROFILE_NAMES)
+        + " |"
+    )
+    lines.append(
+        "| twinloop (θ re-optimised here) | "
+        + " | ".join(f"{ours.thresholds[p].normalized:.1f}" for p in PROFILE_NAMES)
+        + " |"
+    )
     if gaussian is not None:
-        lines.append("| windowedGaussian (rebuilt, scored here) | " + " | ".join(
-            f"{gaussian.thresholds[p].normalized:.1f}" for p in PROFILE_NAMES) + " |")
+        lines.append(
+            "| windowedGaussian (rebuilt, scored here) | "
+            + " | ".join(f"{gaussian.thresholds[p].normalized:.1f}" for p in PROFILE_NAMES)
+            + " |"
+        )
     if reference is not None:
         for name, det in reference["detectors"].items():
-            lines.append(f"| {name} (published, @dev θ) | " + " | ".join(
-                f"{det[p]['subset_normalized_at_dev_optimized_threshold']:.1f}"
-                for p in PROFILE_NAMES) + " |")
+            lines.append(
+                f"| {name} (published, @dev θ) | "
+                + " | ".join(
+                    f"{det[p]['subset_normalized_at_dev_optimized_threshold']:.1f}"
+                    for p in PROFILE_NAMES
+                )
+                + " |"
+            )
     return lines
 
 
@@ -156,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         return f"{ordered[int(q * (len(ordered) - 1))] / 1e3:.1f} µs"
 
     speed = [
-        "| measure | CPU time (this process) | wall clock (shared machine) |", "|---|---|---|",
+        "| measure | CPU time (this process) | wall clock (shared machine) |",
+        "|---|---|---|",
         f"| series / points / windows | {len(files)} / {n_points:,} / "
         f"{sum(len(f.windows) for f in files)} | |",
         f"| throughput, one core (incl. per-point timing) | {n_points / cpu_elapsed:,.0f} "

@@ -94,8 +94,9 @@ def score_corpus(
     arrays = [np.asarray(s, dtype=np.float64) for s in scores]
     for nab_file, array in zip(files, arrays, strict=True):
         if array.shape != (len(nab_file.series),):
-            raise InvalidInput(f"scores.{nab_file.key}", f"{array.shape[0]} scores for "
-                               f"{len(nab_file.series)} rows")
+            raise InvalidInput(
+                f"scores.{nab_file.key}", f"{array.shape[0]} scores for {len(nab_file.series)} rows"
+            )
     thresholds: dict[ProfileName, NabThresholdResult] = {}
     per_file: dict[ProfileName, dict[str, NabFileScore]] = {}
     for name in profiles:

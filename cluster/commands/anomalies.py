@@ -37,16 +37,32 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("series", type=Path, help="CSV with a timestamp column and one value column")
     p.add_argument("--value-column", default=None, help="value column when there are several")
-    p.add_argument("--threshold", type=float, default=None,
-                   help=f"score that counts as anomalous (default {AnomalySettings().threshold})")
-    p.add_argument("--row-order", action="store_true",
-                   help="accept timestamps that step back (keep the file's row order)")
-    p.add_argument("--patterns", type=Path, default=None,
-                   help="JSON list of known patterns (default: the built-in library)")
-    p.add_argument("--store", action="store_true",
-                   help="also match the patterns kept in the configured store")
-    p.add_argument("--learn", default=None, metavar="NAME",
-                   help="save the strongest anomaly as pattern NAME in the store (with --store)")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help=f"score that counts as anomalous (default {AnomalySettings().threshold})",
+    )
+    p.add_argument(
+        "--row-order",
+        action="store_true",
+        help="accept timestamps that step back (keep the file's row order)",
+    )
+    p.add_argument(
+        "--patterns",
+        type=Path,
+        default=None,
+        help="JSON list of known patterns (default: the built-in library)",
+    )
+    p.add_argument(
+        "--store", action="store_true", help="also match the patterns kept in the configured store"
+    )
+    p.add_argument(
+        "--learn",
+        default=None,
+        metavar="NAME",
+        help="save the strongest anomaly as pattern NAME in the store (with --store)",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=run)
 
@@ -117,13 +133,17 @@ def render(report: AnomaliesReport) -> str:
         f"{len(report.anomalies)} anomalies (score >= {report.settings.threshold:g})"
     ]
     if report.anomalies:
-        lines.append(f"{'timestamp':<20} {'row':>6} {'value':>12} {'score':>6} "
-                     f"{'type':<16} pattern")
+        lines.append(
+            f"{'timestamp':<20} {'row':>6} {'value':>12} {'score':>6} {'type':<16} pattern"
+        )
     for a in report.anomalies:
         pattern = f"{a.pattern.name} ({a.pattern.similarity:.2f})" if a.pattern else "-"
-        lines.append(f"{a.timestamp:%Y-%m-%d %H:%M:%S} {a.index:>6} {a.value:>12.6g} "
-                     f"{a.score:>6.3f} {a.kind:<16} {pattern}")
+        lines.append(
+            f"{a.timestamp:%Y-%m-%d %H:%M:%S} {a.index:>6} {a.value:>12.6g} "
+            f"{a.score:>6.3f} {a.kind:<16} {pattern}"
+        )
     if report.learned is not None:
-        lines.append(f"learned pattern {report.learned.name!r} ({report.learned.kind}) "
-                     "into the store")
+        lines.append(
+            f"learned pattern {report.learned.name!r} ({report.learned.kind}) into the store"
+        )
     return "\n".join(lines)

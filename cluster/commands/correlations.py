@@ -21,10 +21,19 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--period", type=int, default=None, help="season length in steps (e.g. 7)")
     p.add_argument("--alpha", type=float, default=0.05, help="false discovery rate (default 0.05)")
     p.add_argument("--timestamp", default=None, help="timestamp column (default: detected)")
-    p.add_argument("--segment", action="append", default=[], metavar="COLUMN=VALUE",
-                   help="keep one segment (repeatable)")
-    p.add_argument("--collapse", choices=["sum", "mean"], default=None,
-                   help="aggregate over segments instead of selecting one")
+    p.add_argument(
+        "--segment",
+        action="append",
+        default=[],
+        metavar="COLUMN=VALUE",
+        help="keep one segment (repeatable)",
+    )
+    p.add_argument(
+        "--collapse",
+        choices=["sum", "mean"],
+        default=None,
+        help="aggregate over segments instead of selecting one",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=run)
 
@@ -47,7 +56,10 @@ def single_series(history: KpiHistory, segment: list[str], collapse: str | None)
 def run(args: argparse.Namespace) -> int:
     _check_numbers(args)
     settings = CorrelationSettings(
-        max_lag=args.max_lag, method=args.method, detrend=args.detrend, period=args.period,
+        max_lag=args.max_lag,
+        method=args.method,
+        detrend=args.detrend,
+        period=args.period,
         alpha=args.alpha,
     )
     history = single_series(
@@ -82,12 +94,15 @@ def render(result: CorrelationResult, history: KpiHistory) -> str:
     if not result.pairs:
         lines.append("no significant relations")
         return "\n".join(lines)
-    lines.append(f"{'leader':<18} {'follower':<18} {'lag':>4} {'pearson':>8} {'spearman':>8} "
-                 f"{'q-value':>9}")
+    lines.append(
+        f"{'leader':<18} {'follower':<18} {'lag':>4} {'pearson':>8} {'spearman':>8} {'q-value':>9}"
+    )
     for p in result.pairs:
         # At lag 0 neither leads: the pair is printed in the history's column order.
         leader = p.leader or p.metric_a
         follower = p.follower or p.metric_b
-        lines.append(f"{leader:<18} {follower:<18} {p.lag:>4} {p.pearson:>+8.3f} "
-                     f"{p.spearman:>+8.3f} {p.q_value:>9.2g}")
+        lines.append(
+            f"{leader:<18} {follower:<18} {p.lag:>4} {p.pearson:>+8.3f} "
+            f"{p.spearman:>+8.3f} {p.q_value:>9.2g}"
+        )
     return "\n".join(lines)

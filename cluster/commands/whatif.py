@@ -18,18 +18,39 @@ from twinloop.replication.whatif.graph import CausalGraph, graph_from_json
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("what-if", help="predict metrics after relative changes (causal graph)")
-    p.add_argument("--base", type=Path, required=True,
-                   help="JSON: {metric: value}, or {\"base_metrics\": {...}, \"changes\": {...}}")
-    p.add_argument("--change", action="append", default=[], metavar="METRIC=CHANGE",
-                   help="relative change, e.g. accuracy=0.1 or latency=-20%% (repeatable)")
+    p.add_argument(
+        "--base",
+        type=Path,
+        required=True,
+        help='JSON: {metric: value}, or {"base_metrics": {...}, "changes": {...}}',
+    )
+    p.add_argument(
+        "--change",
+        action="append",
+        default=[],
+        metavar="METRIC=CHANGE",
+        help="relative change, e.g. accuracy=0.1 or latency=-20%% (repeatable)",
+    )
     p.add_argument("--history", type=Path, default=None, help="KPI history to fit strengths")
-    p.add_argument("--segment", action="append", default=[], metavar="COLUMN=VALUE",
-                   help="with --history: keep one segment (repeatable)")
-    p.add_argument("--collapse", choices=["sum", "mean"], default=None,
-                   help="with --history: aggregate over segments")
-    p.add_argument("--graph", type=Path, default=None, help="JSON: {\"edges\": [\"a -> b\", ...]}")
-    p.add_argument("--domain", default="generic",
-                   help="default graph: generic, marketing, sales, customer_success, analytics")
+    p.add_argument(
+        "--segment",
+        action="append",
+        default=[],
+        metavar="COLUMN=VALUE",
+        help="with --history: keep one segment (repeatable)",
+    )
+    p.add_argument(
+        "--collapse",
+        choices=["sum", "mean"],
+        default=None,
+        help="with --history: aggregate over segments",
+    )
+    p.add_argument("--graph", type=Path, default=None, help='JSON: {"edges": ["a -> b", ...]}')
+    p.add_argument(
+        "--domain",
+        default="generic",
+        help="default graph: generic, marketing, sales, customer_success, analytics",
+    )
     p.add_argument("--transform", choices=["auto", "log", "linear"], default="auto")
     p.add_argument("--fit-on", choices=["levels", "differences"], default="levels")
     p.add_argument("--draws", type=int, default=2000, help="Monte Carlo draws for the interval")
@@ -66,8 +87,13 @@ def run(args: argparse.Namespace) -> int:
     if args.history is not None:
         history = single_series(read_history(args.history), args.segment, args.collapse)
     try:
-        settings = WhatIfSettings(domain=args.domain, transform=args.transform,
-                                  fit_on=args.fit_on, draws=args.draws, seed=args.seed)
+        settings = WhatIfSettings(
+            domain=args.domain,
+            transform=args.transform,
+            fit_on=args.fit_on,
+            draws=args.draws,
+            seed=args.seed,
+        )
     except ValidationError as exc:
         err = exc.errors()[0]
         raise InvalidInput(str(err["loc"][0]), err["msg"]) from None
@@ -94,8 +120,10 @@ def render(result: WhatIfResult) -> str:
     for e in result.edges:
         rows = f", {e.rows} rows" if e.rows else ""
         lag = f" @ {e.lag}" if e.lag else ""
-        lines.append(f"  {e.parent} -> {e.child}{lag}: {e.scale} {e.strength:+.4g} "
-                     f"± {e.stderr:.2g} ({e.source}{rows})")
+        lines.append(
+            f"  {e.parent} -> {e.child}{lag}: {e.scale} {e.strength:+.4g} "
+            f"± {e.stderr:.2g} ({e.source}{rows})"
+        )
     for f in result.findings:
         lines.append(f"  note [{f.code}] {f.field}: {f.message}")
     return "\n".join(lines)

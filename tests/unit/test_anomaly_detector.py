@@ -41,8 +41,7 @@ def seasonal_series(kind: str, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.mark.parametrize(
     ("kind", "within"),
-    [("spike", 0), ("dip", 0), ("level_shift", 3), ("trend_change", 288),
-     ("variance_change", 60)],
+    [("spike", 0), ("dip", 0), ("level_shift", 3), ("trend_change", 288), ("variance_change", 60)],
 )
 def test_planted_anomaly_is_found_near_onset_and_labelled(kind: AnomalyKind, within: int) -> None:
     """The first anomaly after a planted change is at the onset (a trend: within a day) and

@@ -46,18 +46,29 @@ def test_every_conformance_case_matches_nab(conformance) -> None:
     for case in cases:
         f = files[case["data_file"]]
         result = score_file(
-            _scores(folder, case["scores_file"]), f.windows, case["threshold"],
+            _scores(folder, case["scores_file"]),
+            f.windows,
+            case["threshold"],
             PROFILES[case["profile"]],
         )
         expected = case["expected_rows"]
         assert result.raw == pytest.approx(case["expected_raw_score"], abs=1e-9), case
         assert (result.tp_rows, result.tn_rows, result.fp_rows, result.fn_rows) == (
-            expected["TP"], expected["TN"], expected["FP"], expected["FN"]
+            expected["TP"],
+            expected["TN"],
+            expected["FP"],
+            expected["FN"],
         ), case
 
 
-def _raw_at(theta: float, scores: np.ndarray, values: np.ndarray, window_of: np.ndarray,
-            n_windows: int, a_fn: float) -> float:
+def _raw_at(
+    theta: float,
+    scores: np.ndarray,
+    values: np.ndarray,
+    window_of: np.ndarray,
+    n_windows: int,
+    a_fn: float,
+) -> float:
     """Rule 5 written out plainly: earliest detection per window, every detection outside."""
     counted = np.arange(scores.size) >= probation_rows(scores.size)
     detected = (scores >= theta) & counted

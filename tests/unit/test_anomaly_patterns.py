@@ -39,8 +39,7 @@ def _window(kind: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return pre, post
 
 
-@pytest.mark.parametrize("kind", ["spike", "dip", "level_shift", "trend_change",
-                                  "variance_change"])
+@pytest.mark.parametrize("kind", ["spike", "dip", "level_shift", "trend_change", "variance_change"])
 def test_classify_labels_each_shape(kind: str) -> None:
     """Each textbook shape gets its own label, and the label is settled."""
     label, signature, settled = classify(*_window(kind))

@@ -30,8 +30,19 @@ def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, 
 def test_simulate_prints_a_summary_and_writes_parquet(tmp_path: Path) -> None:
     """A small run prints the twin, the throughput and the model's KPIs, and writes KPIs."""
     out = tmp_path / "kpis.parquet"
-    done = twinloop("simulate", "--domain", "sales", "--customers", "2000", "--days", "5",
-                    "--seed", "1", "--out", str(out))
+    done = twinloop(
+        "simulate",
+        "--domain",
+        "sales",
+        "--customers",
+        "2000",
+        "--days",
+        "5",
+        "--seed",
+        "1",
+        "--out",
+        str(out),
+    )
     assert done.returncode == 0, done.stderr
     assert "twin sales-b2b (sales), 5 days, seed 1" in done.stdout
     assert "customer-days/s" in done.stdout and "conversions" in done.stdout
@@ -40,8 +51,9 @@ def test_simulate_prints_a_summary_and_writes_parquet(tmp_path: Path) -> None:
 
 def test_simulate_json_is_the_summary_model(capsys: pytest.CaptureFixture[str]) -> None:
     """--json prints the SimulationSummary with its seed."""
-    code, out, _ = run_main(capsys, "simulate", "--customers", "1000", "--days", "3", "--seed",
-                            "4", "--json")
+    code, out, _ = run_main(
+        capsys, "simulate", "--customers", "1000", "--days", "3", "--seed", "4", "--json"
+    )
     data = json.loads(out)
     assert code == 0
     assert data["seed"] == 4 and data["steps"] == 3 and data["variants"][0]["variant"] == "model"

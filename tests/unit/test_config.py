@@ -21,7 +21,10 @@ def test_environment_file_and_overrides_stack(tmp_path: Path) -> None:
     cfg.write_text("# comment\nMONTE_CARLO_RUNS=64\nFAILURE_THRESHOLD=0.05\nAUTO_IMPROVE=true\n")
     s = load_settings({"TWINLOOP_CONFIG": str(cfg), "FAILURE_THRESHOLD": "0.2"}, http_port=9000)
     assert (s.monte_carlo_runs, s.failure_threshold, s.auto_improve, s.http_port) == (
-        64, 0.2, True, 9000
+        64,
+        0.2,
+        True,
+        9000,
     )
 
 

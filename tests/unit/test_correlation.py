@@ -34,8 +34,9 @@ def planted_history(n: int = 730, seed: int = 7):
     cost = 200 + 0.8 * t + rng.normal(0, 5, n)
     tickets = 40 + 0.3 * t + rng.normal(0, 3, n)
     days = np.datetime64("2023-01-01") + np.arange(n)
-    return history_from_arrays(days, {"traffic": traffic, "orders": orders, "cost": cost,
-                                      "tickets": tickets})
+    return history_from_arrays(
+        days, {"traffic": traffic, "orders": orders, "cost": cost, "tickets": tickets}
+    )
 
 
 def test_planted_lag_is_found_and_shared_trend_is_not() -> None:
@@ -46,8 +47,9 @@ def test_planted_lag_is_found_and_shared_trend_is_not() -> None:
     assert ("traffic", "orders", 3) in found
     assert not any({p.metric_a, p.metric_b} == {"cost", "tickets"} for p in result.pairs)
     assert result.tests == 6 * 15
-    raw = correlate(history, CorrelationSettings(max_lag=7, detrend="none",
-                                                 adjust_autocorrelation=False))
+    raw = correlate(
+        history, CorrelationSettings(max_lag=7, detrend="none", adjust_autocorrelation=False)
+    )
     assert any({p.metric_a, p.metric_b} == {"cost", "tickets"} for p in raw.pairs), (
         "without de-trending the shared trend looks significant"
     )
@@ -65,12 +67,14 @@ def test_residual_detrend_with_season_removes_a_shared_weekly_cycle() -> None:
     follow = np.r_[0.0, 0.0, 0.7 * lead[:-2]] + rng.normal(0, 0.5, n)
     data = np.column_stack([a, b, lead, follow])
     names = ["a", "b", "lead", "follow"]
-    result = correlate_matrix(data, names, CorrelationSettings(detrend="residual", period=7,
-                                                               max_lag=5))
+    result = correlate_matrix(
+        data, names, CorrelationSettings(detrend="residual", period=7, max_lag=5)
+    )
     pairs = {(p.leader, p.follower, p.lag) for p in result.pairs}
     assert pairs == {("lead", "follow", 2)}
-    naive = correlate_matrix(data, names, CorrelationSettings(detrend="none", max_lag=5,
-                                                              adjust_autocorrelation=False))
+    naive = correlate_matrix(
+        data, names, CorrelationSettings(detrend="none", max_lag=5, adjust_autocorrelation=False)
+    )
     assert any({p.metric_a, p.metric_b} == {"a", "b"} for p in naive.pairs)
 
 
@@ -81,8 +85,9 @@ def test_lag_zero_coefficients_and_p_values_match_scipy() -> None:
     y = 0.3 * x + rng.normal(size=200)
     data = np.column_stack([x, y])
     for method in ("pearson", "spearman"):
-        cfg = CorrelationSettings(max_lag=0, detrend="none", method=method,
-                                  adjust_autocorrelation=False)
+        cfg = CorrelationSettings(
+            max_lag=0, detrend="none", method=method, adjust_autocorrelation=False
+        )
         pair = correlate_matrix(data, ["x", "y"], cfg).pairs[0]
         ref = stats.pearsonr(x, y) if method == "pearson" else stats.spearmanr(x, y)
         assert pair.r == pytest.approx(ref.statistic, abs=1e-12)
@@ -111,8 +116,11 @@ def test_q_values_are_benjamini_hochberg_over_pairs_and_lags() -> None:
     result = correlate_matrix(data, ["x", "y", "z"], cfg)
     p_all = []
     for i, j in ((0, 1), (0, 2), (1, 2)):
-        cells = [(0, i, j)] + [(k, i, j) for k in range(1, lags + 1)] + [
-            (k, j, i) for k in range(1, lags + 1)]
+        cells = (
+            [(0, i, j)]
+            + [(k, i, j) for k in range(1, lags + 1)]
+            + [(k, j, i) for k in range(1, lags + 1)]
+        )
         for k, a, b in cells:
             p_all.append(stats.pearsonr(data[: n - k, a], data[k:, b]).pvalue)
     q_ref = multipletests(p_all, method="fdr_bh")[1]
@@ -158,8 +166,9 @@ def test_bad_settings_and_inputs_name_the_field() -> None:
         correlate(history, metrics=["traffic"])
     with pytest.raises(InvalidInput, match=r"history\.metrics: unknown metric 'nope'"):
         correlate(history, metrics=["traffic", "nope"])
-    segmented = history_from_arrays(np.arange(4), {"x": [1.0, 2, 3, 4]},
-                                    segments={"region": ["eu", "us", "eu", "us"]})
+    segmented = history_from_arrays(
+        np.arange(4), {"x": [1.0, 2, 3, 4]}, segments={"region": ["eu", "us", "eu", "us"]}
+    )
     with pytest.raises(InvalidInput, match=r"history\.segments"):
         correlate(segmented)
 

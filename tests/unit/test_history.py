@@ -45,8 +45,9 @@ def test_duplicates_keep_the_last_row_and_are_reported(tmp_path: Path) -> None:
 def test_gaps_are_counted_and_regular_grid_has_nan(tmp_path: Path) -> None:
     """Three missing days are one gap of three steps; regular() puts NaN there."""
     days = ["2024-01-01", "2024-01-02", "2024-01-06", "2024-01-07"]
-    path = write(tmp_path, "h.csv", "timestamp,x\n" + "".join(f"{d},{i}\n" for i, d in
-                                                               enumerate(days)))
+    path = write(
+        tmp_path, "h.csv", "timestamp,x\n" + "".join(f"{d},{i}\n" for i, d in enumerate(days))
+    )
     history = read_history(path)
     assert codes(history)["gaps"] == 3
     grid = history.regular()
@@ -65,15 +66,20 @@ def test_word_after_the_inference_block_is_still_named(tmp_path: Path) -> None:
     """A bad value past pyarrow's type-inference block is reported the same way."""
     rows = "".join(f"{i},{i * 0.5}\n" for i in range(120_000))
     path = write(tmp_path, "h.csv", "timestamp,latency\n" + rows + "120000,oops\n")
-    with pytest.raises(InvalidInput, match=r"history\.latency: not numeric: value 'oops' at row "
-                                           r"120000"):
+    with pytest.raises(
+        InvalidInput,
+        match=r"history\.latency: not numeric: value 'oops' at row "
+        r"120000",
+    ):
         read_history(path)
 
 
 def test_text_columns_without_numbers_become_segments(tmp_path: Path) -> None:
     """region is a segment; select() and collapse() give one series per metric."""
-    text = ("timestamp,region,orders\n2024-01-01,eu,1\n2024-01-01,us,3\n"
-            "2024-01-02,eu,2\n2024-01-02,us,\n")
+    text = (
+        "timestamp,region,orders\n2024-01-01,eu,1\n2024-01-01,us,3\n"
+        "2024-01-02,eu,2\n2024-01-02,us,\n"
+    )
     history = read_history(write(tmp_path, "h.csv", text))
     assert list(history.segments) == ["region"]
     assert history.select(region="us").values("orders").tolist()[0] == 3.0
@@ -85,14 +91,24 @@ def test_text_columns_without_numbers_become_segments(tmp_path: Path) -> None:
 
 def test_parquet_arrow_json_and_ndjson_read_the_same(tmp_path: Path) -> None:
     """All supported formats give the same validated history."""
-    table = pa.table({"timestamp": pa.array(np.arange(5).astype("datetime64[D]")),
-                      "revenue": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    table = pa.table(
+        {
+            "timestamp": pa.array(np.arange(5).astype("datetime64[D]")),
+            "revenue": [1.0, 2.0, 3.0, 4.0, 5.0],
+        }
+    )
     pq.write_table(table, tmp_path / "h.parquet")
     feather.write_feather(table, tmp_path / "h.arrow")
     records = [{"timestamp": f"2024-01-0{i + 1}", "revenue": i + 1.0} for i in range(5)]
     (tmp_path / "h.json").write_text(json.dumps(records))
-    (tmp_path / "c.json").write_text(json.dumps({"timestamp": [r["timestamp"] for r in records],
-                                                 "revenue": [r["revenue"] for r in records]}))
+    (tmp_path / "c.json").write_text(
+        json.dumps(
+            {
+                "timestamp": [r["timestamp"] for r in records],
+                "revenue": [r["revenue"] for r in records],
+            }
+        )
+    )
     (tmp_path / "h.jsonl").write_text("\n".join(json.dumps(r) for r in records))
     for name in ("h.parquet", "h.arrow", "h.json", "c.json", "h.jsonl"):
         history = read_history(tmp_path / name)
@@ -139,8 +155,9 @@ def test_empty_table_and_missing_timestamp_are_refused(tmp_path: Path) -> None:
 
 def test_constant_metric_and_missing_values_are_findings() -> None:
     """Usable but suspicious data is reported, not refused."""
-    history = history_from_arrays(np.arange(4), {"flat": [2.0, 2.0, 2.0, 2.0],
-                                                 "x": [1.0, np.nan, 3.0, 4.0]})
+    history = history_from_arrays(
+        np.arange(4), {"flat": [2.0, 2.0, 2.0, 2.0], "x": [1.0, np.nan, 3.0, 4.0]}
+    )
     assert "constant_metric" in codes(history)
     assert codes(history)["missing_values"] == 1
     assert history.time_kind == "numeric"

@@ -29,18 +29,29 @@ def population() -> pa.Table:
     """3,000 customers: skewed, heavy-tailed, discrete and correlated columns plus a segment."""
     rng = np.random.default_rng(42)
     n = 3_000
-    z = rng.multivariate_normal(np.zeros(4), [[1.0, 0.6, -0.3, 0.2], [0.6, 1.0, -0.2, 0.4],
-                                              [-0.3, -0.2, 1.0, 0.0], [0.2, 0.4, 0.0, 1.0]], n)
-    region = np.where(z[:, 1] + rng.normal(0, 1, n) > 0.8, "eu",
-                      np.where(rng.random(n) < 0.6, "us", "apac"))
-    return pa.table({
-        "signup": pa.array(np.datetime64("2024-01-01") + np.arange(n)),
-        "region": region,
-        "sessions": rng.poisson(np.exp(1.5 + 0.5 * z[:, 0])),
-        "spend": np.exp(3.0 + 0.8 * z[:, 1]),
-        "latency": 120 + 15 * stats.t.ppf(stats.norm.cdf(z[:, 2]), df=3),
-        "tenure": stats.gamma.ppf(stats.norm.cdf(z[:, 3]), a=2.0, scale=30.0),
-    })
+    z = rng.multivariate_normal(
+        np.zeros(4),
+        [
+            [1.0, 0.6, -0.3, 0.2],
+            [0.6, 1.0, -0.2, 0.4],
+            [-0.3, -0.2, 1.0, 0.0],
+            [0.2, 0.4, 0.0, 1.0],
+        ],
+        n,
+    )
+    region = np.where(
+        z[:, 1] + rng.normal(0, 1, n) > 0.8, "eu", np.where(rng.random(n) < 0.6, "us", "apac")
+    )
+    return pa.table(
+        {
+            "signup": pa.array(np.datetime64("2024-01-01") + np.arange(n)),
+            "region": region,
+            "sessions": rng.poisson(np.exp(1.5 + 0.5 * z[:, 0])),
+            "spend": np.exp(3.0 + 0.8 * z[:, 1]),
+            "latency": 120 + 15 * stats.t.ppf(stats.norm.cdf(z[:, 2]), df=3),
+            "tenure": stats.gamma.ppf(stats.norm.cdf(z[:, 3]), a=2.0, scale=30.0),
+        }
+    )
 
 
 def spearman(table: pa.Table) -> np.ndarray:
@@ -62,10 +73,12 @@ def test_marginals_pass_ks_and_rank_correlations_match(population: pa.Table) -> 
 def test_segment_shares_are_kept(population: pa.Table) -> None:
     """Chi-square of the synthetic region counts against the source shares does not reject."""
     synthetic, _ = synthesize(population, SyntheticSpec(rows=5_000, seed=3))
-    labels, source_counts = np.unique(population["region"].to_numpy(zero_copy_only=False),
-                                      return_counts=True)
-    counts = [int(np.sum(synthetic["region"].to_numpy(zero_copy_only=False) == lab))
-              for lab in labels]
+    labels, source_counts = np.unique(
+        population["region"].to_numpy(zero_copy_only=False), return_counts=True
+    )
+    counts = [
+        int(np.sum(synthetic["region"].to_numpy(zero_copy_only=False) == lab)) for lab in labels
+    ]
     expected = source_counts / source_counts.sum() * 5_000
     assert stats.chisquare(counts, expected).pvalue > 0.01
 
@@ -84,8 +97,9 @@ def test_same_seed_same_bytes_other_seed_other_rows(population: pa.Table) -> Non
 def test_drift_measures_exactly_the_requested_amount(population: pa.Table, profile) -> None:
     """The target shifts by 0.3 source sd (OLS on the drift indicator); features stay put."""
     case = ConceptDrift(magnitude=0.3, column="spend", profile=profile)
-    synthetic, result = synthesize(population, SyntheticSpec(rows=20_000, seed=4,
-                                                             edge_cases=(case,)))
+    synthetic, result = synthesize(
+        population, SyntheticSpec(rows=20_000, seed=4, edge_cases=(case,))
+    )
     report = result.edge_cases[0]
     assert report.measured == pytest.approx(0.3, abs=1e-9)
     spend = synthetic["spend"].to_numpy()
@@ -101,8 +115,9 @@ def test_segment_shift_moves_the_mix_by_the_stated_distance(population: pa.Table
     """After the shift point the region mix is 0.2 (total variation) from the source mix."""
     spec = SyntheticSpec(rows=10_000, seed=5, edge_cases=(SegmentMixShift(magnitude=0.2),))
     synthetic, result = synthesize(population, spec)
-    labels, counts = np.unique(population["region"].to_numpy(zero_copy_only=False),
-                               return_counts=True)
+    labels, counts = np.unique(
+        population["region"].to_numpy(zero_copy_only=False), return_counts=True
+    )
     after = synthetic["region"].to_numpy(zero_copy_only=False)[5_000:]
     shares = np.array([np.mean(after == lab) for lab in labels])
     assert 0.5 * np.abs(shares - counts / counts.sum()).sum() == pytest.approx(0.2, abs=2e-4)
@@ -111,11 +126,18 @@ def test_segment_shift_moves_the_mix_by_the_stated_distance(population: pa.Table
 
 def test_missing_extreme_surge_and_cold_start(population: pa.Table) -> None:
     """Each edge case reports a measurement consistent with what it was asked for."""
-    cases = tuple(parse_edge_case(t) for t in (
-        "missing:0.05:tenure", "extreme:0.01:latency", "surge:3:sessions", "cold-start:0.1:spend"))
-    synthetic, result = synthesize(population, SyntheticSpec(rows=10_000, seed=6,
-                                                             edge_cases=cases,
-                                                             keep_missing=False))
+    cases = tuple(
+        parse_edge_case(t)
+        for t in (
+            "missing:0.05:tenure",
+            "extreme:0.01:latency",
+            "surge:3:sessions",
+            "cold-start:0.1:spend",
+        )
+    )
+    synthetic, result = synthesize(
+        population, SyntheticSpec(rows=10_000, seed=6, edge_cases=cases, keep_missing=False)
+    )
     missing, extreme, surge, cold = result.edge_cases
     assert synthetic["tenure"].null_count == 500 and missing.measured == 0.05
     assert extreme.measured >= 0.01 and extreme.rows_affected == 100
@@ -148,14 +170,19 @@ def test_bad_edge_cases_are_refused(population: pa.Table) -> None:
     with pytest.raises(InvalidInput, match=r"edge_case\.rate: 'missing:1.5'"):
         parse_edge_case("missing:1.5")
     with pytest.raises(InvalidInput, match=r"edge_cases\[0\]\.columns: unknown column 'nope'"):
-        synthesize(population, SyntheticSpec(rows=10, edge_cases=(
-            MissingValues(rate=0.1, columns=("nope",)),)))
+        synthesize(
+            population,
+            SyntheticSpec(rows=10, edge_cases=(MissingValues(rate=0.1, columns=("nope",)),)),
+        )
     with pytest.raises(InvalidInput, match=r"edge_cases\[0\]\.magnitude: 0.95 exceeds"):
-        synthesize(population, SyntheticSpec(rows=10, edge_cases=(
-            SegmentMixShift(magnitude=0.95),)))
+        synthesize(
+            population, SyntheticSpec(rows=10, edge_cases=(SegmentMixShift(magnitude=0.95),))
+        )
     with pytest.raises(InvalidInput, match=r"edge_cases\[0\]\.columns: 'region' is not a number"):
-        synthesize(population, SyntheticSpec(rows=10, edge_cases=(
-            ConceptDrift(magnitude=1.0, column="region"),)))
+        synthesize(
+            population,
+            SyntheticSpec(rows=10, edge_cases=(ConceptDrift(magnitude=1.0, column="region"),)),
+        )
     with pytest.raises(InvalidInput, match="source: the table has no rows"):
         synthesize(population.slice(0, 0), SyntheticSpec(rows=10))
 
@@ -166,8 +193,19 @@ def test_cli_writes_parquet(population: pa.Table, tmp_path, capsys) -> None:
     pq.write_table(population, source)
     parser = argparse.ArgumentParser()
     cli.register(parser.add_subparsers())
-    args = parser.parse_args(["synthetic", "--from", str(source), "--rows", "2000",
-                              "--edge-case", "drift:0.2", "--out", str(out)])
+    args = parser.parse_args(
+        [
+            "synthetic",
+            "--from",
+            str(source),
+            "--rows",
+            "2000",
+            "--edge-case",
+            "drift:0.2",
+            "--out",
+            str(out),
+        ]
+    )
     assert args.handler(args) == 0
     assert "drift" in capsys.readouterr().out
     assert pq.read_table(out).num_rows == 2000
@@ -177,13 +215,13 @@ def test_cli_writes_parquet(population: pa.Table, tmp_path, capsys) -> None:
 
 def test_ids_are_numbered_on_and_flags_are_not_drifted() -> None:
     """A unique customer_id continues after the source's largest; a 0/1 flag refuses drift."""
-    source = pa.table({"customer_id": [10, 11, 12, 13], "spend": [1.0, 2.0, 3.0, 4.0],
-                       "churned": [0, 1, 0, 0]})
+    source = pa.table(
+        {"customer_id": [10, 11, 12, 13], "spend": [1.0, 2.0, 3.0, 4.0], "churned": [0, 1, 0, 0]}
+    )
     synthetic, result = synthesize(source, SyntheticSpec(rows=3, seed=0))
     assert synthetic["customer_id"].to_pylist() == [14, 15, 16]
     assert [f.code for f in result.findings] == ["id_regenerated"]
-    _, result = synthesize(source, SyntheticSpec(rows=10, edge_cases=(
-        parse_edge_case("drift:1"),)))
+    _, result = synthesize(source, SyntheticSpec(rows=10, edge_cases=(parse_edge_case("drift:1"),)))
     assert result.edge_cases[0].columns == ["spend"]
     with pytest.raises(InvalidInput, match=r"'churned' is a 0/1 flag"):
         synthesize(source, SyntheticSpec(rows=10, edge_cases=(parse_edge_case("drift:1:churned"),)))

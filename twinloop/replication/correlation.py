@@ -102,12 +102,15 @@ def correlate(
     findings: list[Finding] = []
     gap_steps = grid.n_rows - history.n_rows
     if gap_steps:
-        findings.append(Finding(
-            code="values_interpolated", field=f"history.{history.timestamp_column}",
-            count=gap_steps,
-            message=f"{gap_steps} missing steps were filled by linear interpolation in every "
-            "metric",
-        ))
+        findings.append(
+            Finding(
+                code="values_interpolated",
+                field=f"history.{history.timestamp_column}",
+                count=gap_steps,
+                message=f"{gap_steps} missing steps were filled by linear interpolation in every "
+                "metric",
+            )
+        )
     index = np.arange(data.shape[0], dtype=np.float64)
     for j, name in enumerate(names):
         missing = np.isnan(data[:, j])
@@ -116,11 +119,15 @@ def correlate(
             data[missing, j] = np.interp(index[missing], index[ok], data[ok, j])
             blanks = int(missing.sum()) - gap_steps
             if blanks:
-                findings.append(Finding(
-                    code="values_interpolated", field=f"history.{name}", count=blanks,
-                    message=f"{blanks} missing values of {name} were filled by linear "
-                    "interpolation",
-                ))
+                findings.append(
+                    Finding(
+                        code="values_interpolated",
+                        field=f"history.{name}",
+                        count=blanks,
+                        message=f"{blanks} missing values of {name} were filled by linear "
+                        "interpolation",
+                    )
+                )
     result = correlate_matrix(data, names, settings, step=history.step)
     return result.model_copy(update={"findings": findings + result.findings})
 
@@ -147,10 +154,13 @@ def correlate_matrix(
         if x.shape[0] > 1 and np.ptp(x[:, j]) > 1e-12 * max(1.0, np.abs(x[:, j]).max()):
             keep.append(j)
         else:
-            findings.append(Finding(
-                code="metric_excluded", field=f"history.{name}",
-                message=f"{name} is constant after de-trending ({cfg.detrend}); not tested",
-            ))
+            findings.append(
+                Finding(
+                    code="metric_excluded",
+                    field=f"history.{name}",
+                    message=f"{name} is constant after de-trending ({cfg.detrend}); not tested",
+                )
+            )
     kept = [names[j] for j in keep]
     if len(kept) < 2:
         raise InvalidInput("history.metrics", "need at least two metrics that vary over time")
@@ -170,8 +180,12 @@ def correlate_matrix(
     pairs = _significant_pairs(kept, x, deciding, counts, inflation, cfg, step)
     m = len(kept)
     return CorrelationResult(
-        settings=cfg, metrics=kept, points=n, tests=m * (m - 1) // 2 * (2 * cfg.max_lag + 1),
-        pairs=pairs, findings=findings,
+        settings=cfg,
+        metrics=kept,
+        points=n,
+        tests=m * (m - 1) // 2 * (2 * cfg.max_lag + 1),
+        pairs=pairs,
+        findings=findings,
     )
 
 
@@ -273,13 +287,22 @@ def _significant_pairs(
             lag, a, b = col - lags, j, i
             leader, follower = names[j], names[i]
         lead, trail = x[: x.shape[0] - lag, a], x[lag:, b]
-        pairs.append(CorrelationPair(
-            metric_a=names[i], metric_b=names[j], leader=leader, follower=follower, lag=lag,
-            lag_time=None if step is None else lag * step, r=float(r[row, col]),
-            pearson=float(stats.pearsonr(lead, trail).statistic),
-            spearman=float(stats.spearmanr(lead, trail).statistic),
-            p_value=float(p[row, col]), q_value=float(q[row, col]), n=int(n_window[col]),
-            n_effective=float(n_eff[row, col]),
-        ))
+        pairs.append(
+            CorrelationPair(
+                metric_a=names[i],
+                metric_b=names[j],
+                leader=leader,
+                follower=follower,
+                lag=lag,
+                lag_time=None if step is None else lag * step,
+                r=float(r[row, col]),
+                pearson=float(stats.pearsonr(lead, trail).statistic),
+                spearman=float(stats.spearmanr(lead, trail).statistic),
+                p_value=float(p[row, col]),
+                q_value=float(q[row, col]),
+                n=int(n_window[col]),
+                n_effective=float(n_eff[row, col]),
+            )
+        )
     pairs.sort(key=lambda pair: -abs(pair.r))
     return pairs

@@ -115,8 +115,12 @@ class KpiHistory:
                 raise InvalidInput(f"segments.{column}", f"no rows with {column} = {value!r}")
         rest = {k: v[mask] for k, v in self.segments.items() if k not in values}
         return _build(
-            self.time[mask], self.time_kind, {k: v[mask] for k, v in self.metrics.items()},
-            rest, (), self.timestamp_column,
+            self.time[mask],
+            self.time_kind,
+            {k: v[mask] for k, v in self.metrics.items()},
+            rest,
+            (),
+            self.timestamp_column,
         )
 
     def collapse(self, how: Literal["sum", "mean"]) -> KpiHistory:
@@ -152,9 +156,13 @@ class KpiHistory:
             full[index] = vals
             metrics[name] = full
         return KpiHistory(
-            time=_frozen(grid), time_kind=self.time_kind,
-            metrics={k: _frozen(v) for k, v in metrics.items()}, segments={}, step=self.step,
-            findings=self.findings, timestamp_column=self.timestamp_column,
+            time=_frozen(grid),
+            time_kind=self.time_kind,
+            metrics={k: _frozen(v) for k, v in metrics.items()},
+            segments={},
+            step=self.step,
+            findings=self.findings,
+            timestamp_column=self.timestamp_column,
         )
 
     def time_labels(self) -> list[str]:
@@ -163,9 +171,13 @@ class KpiHistory:
 
     def summary(self) -> HistorySummary:
         return HistorySummary(
-            rows=self.n_rows, metrics=list(self.metrics), segments=list(self.segments),
-            time_kind=self.time_kind, start=_label(self.time[0], self.time_kind),
-            end=_label(self.time[-1], self.time_kind), step=self.step,
+            rows=self.n_rows,
+            metrics=list(self.metrics),
+            segments=list(self.segments),
+            time_kind=self.time_kind,
+            start=_label(self.time[0], self.time_kind),
+            end=_label(self.time[-1], self.time_kind),
+            step=self.step,
             findings=list(self.findings),
         )
 
@@ -247,16 +259,16 @@ def history_from_arrays(
     for name, values in metrics.items():
         arr = np.asarray(values)
         if arr.shape != ts.shape:
-            raise InvalidInput(
-                f"{field}.{name}", f"has {arr.size} values for {ts.size} timestamps"
-            )
+            raise InvalidInput(f"{field}.{name}", f"has {arr.size} values for {ts.size} timestamps")
         try:
             table_columns[name] = pa.array(arr, from_pandas=False)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise InvalidInput(f"{field}.{name}", f"not numeric: {exc}") from exc
     return history_from_table(
-        pa.table(table_columns), timestamp="timestamp",
-        segments=list(segments or {}), field=field,
+        pa.table(table_columns),
+        timestamp="timestamp",
+        segments=list(segments or {}),
+        field=field,
     )
 
 
@@ -285,16 +297,24 @@ def _validated(
         missing = np.array([v is None for v in labels], dtype=bool)
         if missing.any():
             labels[missing] = "(missing)"
-            findings.append(Finding(
-                code="missing_segment", field=f"{field}.{name}", count=int(missing.sum()),
-                message=f"{int(missing.sum())} rows have no {name}; labelled '(missing)'",
-            ))
+            findings.append(
+                Finding(
+                    code="missing_segment",
+                    field=f"{field}.{name}",
+                    count=int(missing.sum()),
+                    message=f"{int(missing.sum())} rows have no {name}; labelled '(missing)'",
+                )
+            )
     descents = int(np.count_nonzero(np.diff(time) < 0))
     if descents:
-        findings.append(Finding(
-            code="timestamps_unsorted", field=f"{field}.{ts_name}", count=descents,
-            message=f"timestamps step back {descents} times; rows were sorted by time (stable)",
-        ))
+        findings.append(
+            Finding(
+                code="timestamps_unsorted",
+                field=f"{field}.{ts_name}",
+                count=descents,
+                message=f"timestamps step back {descents} times; rows were sorted by time (stable)",
+            )
+        )
     return _build(time, kind, metrics, segments, tuple(findings), ts_name, field)
 
 
@@ -320,11 +340,15 @@ def _build(
     last_of_run[:-1] = (t_sorted[1:] != t_sorted[:-1]) | (k_sorted[1:] != k_sorted[:-1])
     dropped = n - int(last_of_run.sum())
     if dropped:
-        findings.append(Finding(
-            code="duplicate_timestamps", field=f"{field}.{ts_name}", count=dropped,
-            message=f"{dropped} rows repeat a timestamp{' and segment' if segments else ''}; "
-            "the last row in file order was kept",
-        ))
+        findings.append(
+            Finding(
+                code="duplicate_timestamps",
+                field=f"{field}.{ts_name}",
+                count=dropped,
+                message=f"{dropped} rows repeat a timestamp{' and segment' if segments else ''}; "
+                "the last row in file order was kept",
+            )
+        )
     kept = order[last_of_run]
     kept = kept[np.lexsort((kept, time[kept]))]
     time = time[kept]
@@ -334,26 +358,40 @@ def _build(
     for name, vals in metrics.items():
         missing = int(np.isnan(vals).sum())
         if missing:
-            findings.append(Finding(
-                code="missing_values", field=f"{field}.{name}", count=missing,
-                message=f"{missing} of {vals.size} values of {name} are missing",
-            ))
+            findings.append(
+                Finding(
+                    code="missing_values",
+                    field=f"{field}.{name}",
+                    count=missing,
+                    message=f"{missing} of {vals.size} values of {name} are missing",
+                )
+            )
         finite = vals[~np.isnan(vals)]
         if finite.size > 1 and np.all(finite == finite[0]):
-            findings.append(Finding(
-                code="constant_metric", field=f"{field}.{name}",
-                message=f"{name} is constant ({finite[0]:g}); it carries no relation to others",
-            ))
+            findings.append(
+                Finding(
+                    code="constant_metric",
+                    field=f"{field}.{name}",
+                    message=f"{name} is constant ({finite[0]:g}); it carries no relation to others",
+                )
+            )
     if time.size < 3:
-        findings.append(Finding(
-            code="too_short", field=field, count=int(time.size),
-            message=f"only {time.size} rows; correlations and fits need more",
-        ))
+        findings.append(
+            Finding(
+                code="too_short",
+                field=field,
+                count=int(time.size),
+                message=f"only {time.size} rows; correlations and fits need more",
+            )
+        )
     return KpiHistory(
-        time=_frozen(time), time_kind=kind,
+        time=_frozen(time),
+        time_kind=kind,
         metrics={k: _frozen(v) for k, v in metrics.items()},
         segments={k: _frozen(v) for k, v in segments.items()},
-        step=step, findings=tuple(findings), timestamp_column=ts_name,
+        step=step,
+        findings=tuple(findings),
+        timestamp_column=ts_name,
     )
 
 
@@ -368,19 +406,27 @@ def _step_findings(
     whole = np.rint(ratio)
     irregular = int(np.count_nonzero((np.abs(ratio - whole) > _IRREGULAR_TOLERANCE) | (whole < 1)))
     if irregular:
-        findings.append(Finding(
-            code="irregular_steps", field=field, count=irregular,
-            message=f"{irregular} steps are not a whole multiple of the median step {step:g}",
-        ))
+        findings.append(
+            Finding(
+                code="irregular_steps",
+                field=field,
+                count=irregular,
+                message=f"{irregular} steps are not a whole multiple of the median step {step:g}",
+            )
+        )
     gaps = whole > 1
     if gaps.any():
         missing = int((whole[gaps] - 1).sum())
         first = int(np.flatnonzero(gaps)[0])
-        findings.append(Finding(
-            code="gaps", field=field, count=missing,
-            message=f"{missing} steps are missing in {int(gaps.sum())} gaps; the first "
-            f"after {_label(unique_times[first], kind)}",
-        ))
+        findings.append(
+            Finding(
+                code="gaps",
+                field=field,
+                count=missing,
+                message=f"{missing} steps are missing in {int(gaps.sum())} gaps; the first "
+                f"after {_label(unique_times[first], kind)}",
+            )
+        )
     return step
 
 

@@ -23,8 +23,18 @@ from numpy.typing import NDArray
 from twinloop.errors import InvalidInput
 
 TIMESTAMP_NAMES = ("timestamp", "time", "ts", "date", "datetime", "ds")
-SUFFIXES = (".parquet", ".pq", ".arrow", ".feather", ".ipc", ".csv", ".tsv", ".json", ".jsonl",
-            ".ndjson")
+SUFFIXES = (
+    ".parquet",
+    ".pq",
+    ".arrow",
+    ".feather",
+    ".ipc",
+    ".csv",
+    ".tsv",
+    ".json",
+    ".jsonl",
+    ".ndjson",
+)
 # A number as text: what float() accepts, without the words float() also takes ("nan", "inf").
 _MISSING = pa.array(["", "na", "n/a", "null", "none"])
 _NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
@@ -178,8 +188,11 @@ def _parse_text_time(text: pa.ChunkedArray, field: str) -> NDArray[np.float64]:
 def column_as_float(column: pa.ChunkedArray, field: str) -> NDArray[np.float64]:
     """A numeric (or boolean, or number-as-text) column as float64 with NaN for missing."""
     t = column.type
-    if pa.types.is_boolean(t) or pa.types.is_integer(t) or pa.types.is_floating(t) or (
-        pa.types.is_decimal(t)
+    if (
+        pa.types.is_boolean(t)
+        or pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or (pa.types.is_decimal(t))
     ):
         return np.asarray(column.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=float)
     if pa.types.is_null(t):
@@ -191,8 +204,10 @@ def column_as_float(column: pa.ChunkedArray, field: str) -> NDArray[np.float64]:
         text = pc.if_else(blank, pa.scalar(None, pa.string()), text)
         bad = pc.invert(pc.match_substring_regex(text, _NUMBER, ignore_case=True))
         # "nan"/"inf" spelled out count as numbers here; infinities are refused later.
-        words = pc.is_in(pc.utf8_lower(pc.utf8_trim_whitespace(text)),
-                         value_set=pa.array(["nan", "inf", "+inf", "-inf", "infinity"]))
+        words = pc.is_in(
+            pc.utf8_lower(pc.utf8_trim_whitespace(text)),
+            value_set=pa.array(["nan", "inf", "+inf", "-inf", "infinity"]),
+        )
         bad = pc.fill_null(pc.and_(bad, pc.invert(words)), False)
         hits = np.flatnonzero(np.asarray(bad.to_numpy(zero_copy_only=False), dtype=bool))
         if hits.size:

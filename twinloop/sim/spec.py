@@ -24,9 +24,7 @@ class SimulationSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     environment: BusinessEnvironment
-    models: list[ModelSpec] = Field(
-        default_factory=_default_models, min_length=1, max_length=16
-    )
+    models: list[ModelSpec] = Field(default_factory=_default_models, min_length=1, max_length=16)
     allocation: list[float] | None = Field(
         default=None, description="Share of customers per model; None = equal split."
     )

@@ -24,21 +24,29 @@ def kpi_history(rng: np.random.Generator, days: int = 365) -> pa.Table:
     traffic = (4000 + 3 * t) * week * spend_effect * np.exp(rng.normal(0, 0.05, days))
     latency = 150 * (traffic / 4000) ** 0.4 * np.exp(rng.normal(0, 0.08, days))
     accuracy = np.clip(0.8 + np.cumsum(rng.normal(0, 0.004, days)), 0.7, 0.92)
-    satisfaction = 0.7 * (accuracy / 0.8) ** 0.6 * (latency / 150) ** -0.2 * np.exp(
-        rng.normal(0, 0.02, days))
+    satisfaction = (
+        0.7 * (accuracy / 0.8) ** 0.6 * (latency / 150) ** -0.2 * np.exp(rng.normal(0, 0.02, days))
+    )
     conversion = 0.04 * (satisfaction / 0.7) ** 1.2 * np.exp(rng.normal(0, 0.05, days))
     order_value = 80 * np.exp(rng.normal(0, 0.05, days))
     revenue = traffic * conversion * order_value
     calls = traffic * 3 * np.exp(rng.normal(0, 0.02, days))
     cost = 50 + 0.002 * calls * np.exp(rng.normal(0, 0.03, days))
     stamps = np.datetime64("2024-01-01") + t
-    table = pa.table({
-        "date": pa.array(stamps), "marketing_spend": spend.round(2),
-        "traffic": traffic.round(0).astype(np.int64), "latency_ms": latency.round(1),
-        "accuracy": accuracy.round(4), "satisfaction": satisfaction.round(4),
-        "conversion_rate": conversion.round(5), "revenue": revenue.round(2),
-        "calls": calls.round(0).astype(np.int64), "cost": cost.round(2),
-    })
+    table = pa.table(
+        {
+            "date": pa.array(stamps),
+            "marketing_spend": spend.round(2),
+            "traffic": traffic.round(0).astype(np.int64),
+            "latency_ms": latency.round(1),
+            "accuracy": accuracy.round(4),
+            "satisfaction": satisfaction.round(4),
+            "conversion_rate": conversion.round(5),
+            "revenue": revenue.round(2),
+            "calls": calls.round(0).astype(np.int64),
+            "cost": cost.round(2),
+        }
+    )
     # Real exports are never clean: one lost day, one blank cell, one re-delivered row.
     keep = np.ones(days, dtype=bool)
     keep[100] = False
@@ -57,28 +65,62 @@ def population(rng: np.random.Generator, n: int = 2000) -> pa.Table:
     sessions = rng.poisson(4 + 6 * (plan == "pro") + tenure / 100)
     spend = np.exp(3.0 + 0.08 * sessions + 0.6 * (plan == "pro") + rng.normal(0, 0.5, n))
     churn_p = 1 / (1 + np.exp(1.0 + 0.2 * sessions))
-    return pa.table({"customer_id": np.arange(n), "region": region, "plan": plan,
-                     "tenure_days": tenure, "sessions_30d": sessions,
-                     "spend_30d": spend.round(2),
-                     "churned": (rng.random(n) < churn_p).astype(np.int64)})
+    return pa.table(
+        {
+            "customer_id": np.arange(n),
+            "region": region,
+            "plan": plan,
+            "tenure_days": tenure,
+            "sessions_30d": sessions,
+            "spend_30d": spend.round(2),
+            "churned": (rng.random(n) < churn_p).astype(np.int64),
+        }
+    )
 
 
 def main() -> None:
     rng = np.random.default_rng(0)
     pacsv.write_csv(kpi_history(rng), HERE / "kpi_history.csv")
     pacsv.write_csv(population(rng), HERE / "population.csv")
-    base = {"marketing_spend": 500, "traffic": 4500, "latency_ms": 155, "accuracy": 0.8,
-            "satisfaction": 0.7, "conversion_rate": 0.04, "revenue": 14400, "calls": 13500,
-            "cost": 77}
+    base = {
+        "marketing_spend": 500,
+        "traffic": 4500,
+        "latency_ms": 155,
+        "accuracy": 0.8,
+        "satisfaction": 0.7,
+        "conversion_rate": 0.04,
+        "revenue": 14400,
+        "calls": 13500,
+        "cost": 77,
+    }
     (HERE / "base.json").write_text(json.dumps(base, indent=2) + "\n")
-    graph = {"edges": ["marketing_spend -> traffic @ 2", "traffic -> latency_ms",
-                       "accuracy -> satisfaction", "latency_ms -> satisfaction",
-                       "satisfaction -> conversion_rate", "traffic -> revenue",
-                       "conversion_rate -> revenue", "traffic -> calls", "calls -> cost"]}
+    graph = {
+        "edges": [
+            "marketing_spend -> traffic @ 2",
+            "traffic -> latency_ms",
+            "accuracy -> satisfaction",
+            "latency_ms -> satisfaction",
+            "satisfaction -> conversion_rate",
+            "traffic -> revenue",
+            "conversion_rate -> revenue",
+            "traffic -> calls",
+            "calls -> cost",
+        ]
+    }
     (HERE / "graph.json").write_text(json.dumps(graph, indent=2) + "\n")
-    (HERE / "cyclic_graph.json").write_text(json.dumps(
-        {"edges": ["accuracy -> satisfaction", "satisfaction -> revenue",
-                   "revenue -> accuracy"]}, indent=2) + "\n")
+    (HERE / "cyclic_graph.json").write_text(
+        json.dumps(
+            {
+                "edges": [
+                    "accuracy -> satisfaction",
+                    "satisfaction -> revenue",
+                    "revenue -> accuracy",
+                ]
+            },
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

@@ -115,8 +115,14 @@ def _marginal(column: pa.ChunkedArray, name: str, field: str) -> tuple[Marginal,
         codes = np.array([np.nan if v is None else lookup[v] for v in labels], dtype=np.float64)
         cumulative = np.cumsum(counts) / counts.sum()
         cumulative[-1] = 1.0
-        marginal = Marginal(name, "category", np.empty(0), tuple(str(c) for c in cats),
-                            cumulative, 1.0 - len(present) / n)
+        marginal = Marginal(
+            name,
+            "category",
+            np.empty(0),
+            tuple(str(c) for c in cats),
+            cumulative,
+            1.0 - len(present) / n,
+        )
         return marginal, codes
     values = column_as_float(column, field)
     finite = values[np.isfinite(values)]
@@ -163,7 +169,11 @@ def _nearest_correlation(matrix: FloatArray, *, unit_diagonal: bool = True) -> F
 def dropped_columns(table: pa.Table, keep: list[str], field: str) -> list[Finding]:
     """Findings for columns the copula cannot model (nested, binary) and leaves out."""
     return [
-        Finding(code="column_dropped", field=f"{field}.{name}",
-                message=f"{name} ({table.schema.field(name).type}) cannot be synthesised; left out")
-        for name in table.column_names if name not in keep
+        Finding(
+            code="column_dropped",
+            field=f"{field}.{name}",
+            message=f"{name} ({table.schema.field(name).type}) cannot be synthesised; left out",
+        )
+        for name in table.column_names
+        if name not in keep
     ]

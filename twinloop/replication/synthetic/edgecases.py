@@ -120,9 +120,14 @@ def apply_edge_case(
             else:
                 values[c][:k] = 0.0 if case.fill == "zero" else np.nan
             _round_back(values, marginals, c)
-        return EdgeCaseReport(kind=case.kind, columns=cols, requested=case.fraction,
-                              measured=k / rows, rows_affected=k,
-                              note=f"share of rows starting from nothing ({case.fill})")
+        return EdgeCaseReport(
+            kind=case.kind,
+            columns=cols,
+            requested=case.fraction,
+            measured=k / rows,
+            rows_affected=k,
+            note=f"share of rows starting from nothing ({case.fill})",
+        )
     if isinstance(case, TrafficSurge):
         col = case.column or next((n for n in VOLUME_NAMES if n in marginals), None)
         if col is None:
@@ -135,9 +140,14 @@ def apply_edge_case(
         inside = np.nanmean(values[col][first:last])
         outside = np.concatenate([values[col][:first], values[col][last:]])
         ratio = inside / np.nanmean(outside) if np.isfinite(outside).any() else float("nan")
-        return EdgeCaseReport(kind=case.kind, columns=[col], requested=case.factor,
-                              measured=float(ratio), rows_affected=last - first,
-                              note="mean inside the surge window / mean outside it")
+        return EdgeCaseReport(
+            kind=case.kind,
+            columns=[col],
+            requested=case.factor,
+            measured=float(ratio),
+            rows_affected=last - first,
+            note="mean inside the surge window / mean outside it",
+        )
     if isinstance(case, ConceptDrift):
         return _drift(case, values, marginals, field)
     if isinstance(case, MissingValues):
@@ -146,9 +156,14 @@ def apply_edge_case(
         k = round(case.rate * rows)
         for c in cols:
             values[c][rng.choice(rows, size=k, replace=False)] = np.nan
-        return EdgeCaseReport(kind=case.kind, columns=cols, requested=case.rate,
-                              measured=k / rows, rows_affected=k,
-                              note="share of values blanked per column (completely at random)")
+        return EdgeCaseReport(
+            kind=case.kind,
+            columns=cols,
+            requested=case.rate,
+            measured=k / rows,
+            rows_affected=k,
+            note="share of values blanked per column (completely at random)",
+        )
     if isinstance(case, ExtremeValues):
         return _extremes(case, values, marginals, rng, field)
     raise InvalidInput(field, f"{case.kind} is applied by the generator itself")
@@ -161,8 +176,9 @@ def segment_targets(
     if case.weights is not None:
         unknown = [k for k in case.weights if k not in categories]
         if unknown:
-            raise InvalidInput(f"{field}.weights.{unknown[0]}",
-                               f"unknown segment; known: {', '.join(categories)}")
+            raise InvalidInput(
+                f"{field}.weights.{unknown[0]}", f"unknown segment; known: {', '.join(categories)}"
+            )
         w = np.array([max(case.weights.get(c, 0.0), 0.0) for c in categories])
         if w.sum() <= 0:
             raise InvalidInput(f"{field}.weights", "weights must have a positive sum")
@@ -172,8 +188,10 @@ def segment_targets(
     rarest = int(np.argmin(source))
     reach = 1.0 - float(source[rarest])
     if case.magnitude > reach + 1e-12:
-        raise InvalidInput(f"{field}.magnitude",
-                           f"{case.magnitude:g} exceeds the largest possible shift {reach:.3g}")
+        raise InvalidInput(
+            f"{field}.magnitude",
+            f"{case.magnitude:g} exceeds the largest possible shift {reach:.3g}",
+        )
     point = np.zeros_like(source)
     point[rarest] = 1.0
     lam = case.magnitude / reach
@@ -186,15 +204,16 @@ def _drift(
     marginals: dict[str, Marginal],
     field: str,
 ) -> EdgeCaseReport:
-    numbers = [n for n, m in marginals.items()
-               if m.kind in ("float", "int") and not _binary(m)]
+    numbers = [n for n, m in marginals.items() if m.kind in ("float", "int") and not _binary(m)]
     col = case.column or (numbers[-1] if numbers else None)
     if col is None:
         raise InvalidInput(f"{field}.column", "no (non-binary) number column to drift")
     col = _numeric((col,), marginals, field)[0]
     if _binary(marginals[col]):
-        raise InvalidInput(f"{field}.column", f"{col!r} is a 0/1 flag; a mean shift in sd units "
-                           "needs a continuous or count target")
+        raise InvalidInput(
+            f"{field}.column",
+            f"{col!r} is a 0/1 flag; a mean shift in sd units needs a continuous or count target",
+        )
     y = values[col]
     rows = y.size
     first = int(case.start * rows)
@@ -215,7 +234,10 @@ def _drift(
     marginals[col] = dataclasses.replace(marginals[col], kind="float")
     measured = _slope(r[ok], y[ok]) / sd
     return EdgeCaseReport(
-        kind=case.kind, columns=[col], requested=case.magnitude, measured=measured,
+        kind=case.kind,
+        columns=[col],
+        requested=case.magnitude,
+        measured=measured,
         rows_affected=int((r > 0).sum()),
         note=f"OLS shift of {col} on the {case.profile} drift indicator, in source sd "
         f"({sd:.4g}); other columns unchanged",
@@ -240,8 +262,12 @@ def _extremes(
         side = case.side
         if side == "both" and src.min() >= 0:
             side = "high"  # a non-negative metric (a count, money) has no low outliers
-        sign = np.ones(k) if side == "high" else -np.ones(k) if side == "low" else (
-            rng.choice([-1.0, 1.0], size=k)
+        sign = (
+            np.ones(k)
+            if side == "high"
+            else -np.ones(k)
+            if side == "low"
+            else (rng.choice([-1.0, 1.0], size=k))
         )
         base = np.where(sign > 0, q3, q1)
         idx = rng.choice(rows, size=k, replace=False)
@@ -251,8 +277,12 @@ def _extremes(
         far = (out > q3 + 3 * spread) | (out < q1 - 3 * spread)
         shares.append(float(far.mean()) if out.size else 0.0)
     return EdgeCaseReport(
-        kind=case.kind, columns=cols, requested=case.rate, measured=float(np.mean(shares)),
-        rows_affected=k, note="share of values beyond the far fences (3 IQR past the quartiles)",
+        kind=case.kind,
+        columns=cols,
+        requested=case.rate,
+        measured=float(np.mean(shares)),
+        rows_affected=k,
+        note="share of values beyond the far fences (3 IQR past the quartiles)",
     )
 
 
@@ -273,8 +303,9 @@ def _round_back(values: dict[str, FloatArray], marginals: Mapping[str, Marginal]
 def _known(cols: list[str], marginals: Mapping[str, Marginal], field: str) -> None:
     for c in cols:
         if c not in marginals:
-            raise InvalidInput(f"{field}.columns", f"unknown column {c!r}; "
-                               f"known: {', '.join(marginals)}")
+            raise InvalidInput(
+                f"{field}.columns", f"unknown column {c!r}; known: {', '.join(marginals)}"
+            )
 
 
 def _numeric(

@@ -107,21 +107,35 @@ def synthesize(source: pa.Table, spec: SyntheticSpec) -> tuple[pa.Table, Synthet
     """Fit the copula to ``source`` and generate ``spec.rows`` rows with the edge cases."""
     if source.num_rows == 0:
         raise InvalidInput("source", "the table has no rows")
-    temporal = [n for n, c in zip(source.column_names, source.columns, strict=True)
-                if pa.types.is_temporal(c.type)]
-    ids = [n for n, c in zip(source.column_names, source.columns, strict=True)
-           if _is_identifier(n, c)]
-    modelled = [n for n, c in zip(source.column_names, source.columns, strict=True)
-                if n not in temporal and n not in ids and _modelable(c.type)]
+    temporal = [
+        n
+        for n, c in zip(source.column_names, source.columns, strict=True)
+        if pa.types.is_temporal(c.type)
+    ]
+    ids = [
+        n for n, c in zip(source.column_names, source.columns, strict=True) if _is_identifier(n, c)
+    ]
+    modelled = [
+        n
+        for n, c in zip(source.column_names, source.columns, strict=True)
+        if n not in temporal and n not in ids and _modelable(c.type)
+    ]
     findings = [
-        Finding(code="column_dropped", field=f"source.{n}",
-                message=f"{n} ({source.schema.field(n).type}) cannot be synthesised; left out")
-        for n in source.column_names if n not in temporal and n not in modelled and n not in ids
+        Finding(
+            code="column_dropped",
+            field=f"source.{n}",
+            message=f"{n} ({source.schema.field(n).type}) cannot be synthesised; left out",
+        )
+        for n in source.column_names
+        if n not in temporal and n not in modelled and n not in ids
     ]
     findings += [
-        Finding(code="id_regenerated", field=f"source.{n}",
-                message=f"{n} is a unique integer id; synthetic rows get new ids after the "
-                "source's largest, so they never collide with real ones")
+        Finding(
+            code="id_regenerated",
+            field=f"source.{n}",
+            message=f"{n} is a unique integer id; synthetic rows get new ids after the "
+            "source's largest, so they never collide with real ones",
+        )
         for n in ids
     ]
     if not modelled:
@@ -145,7 +159,10 @@ def synthesize(source: pa.Table, spec: SyntheticSpec) -> tuple[pa.Table, Synthet
     for i, case in enumerate(spec.edge_cases):
         if i not in reports:
             reports[i] = apply_edge_case(
-                case, values, marginals, np.random.default_rng(seeds[2 + i]),
+                case,
+                values,
+                marginals,
+                np.random.default_rng(seeds[2 + i]),
                 f"edge_cases[{i}]",
             )
     columns: dict[str, pa.Array] = {}
@@ -159,8 +176,12 @@ def synthesize(source: pa.Table, spec: SyntheticSpec) -> tuple[pa.Table, Synthet
             columns[name] = _to_arrow(marginals[name], values[name])
     table = pa.table(columns)
     result = SyntheticResult(
-        seed=spec.seed, spec=spec, rows=spec.rows, columns=table.column_names,
-        source_rows=source.num_rows, edge_cases=[reports[i] for i in range(len(reports))],
+        seed=spec.seed,
+        spec=spec,
+        rows=spec.rows,
+        columns=table.column_names,
+        source_rows=source.num_rows,
+        edge_cases=[reports[i] for i in range(len(reports))],
         findings=findings,
     )
     return table, result
@@ -187,15 +208,20 @@ def _is_identifier(name: str, column: pa.ChunkedArray) -> bool:
     lowered = name.lower()
     named = lowered == "id" or lowered.endswith(("_id", "id_"))
     return bool(
-        named and pa.types.is_integer(column.type) and column.null_count == 0
+        named
+        and pa.types.is_integer(column.type)
+        and column.null_count == 0
         and len(pc.unique(column)) == len(column)
     )
 
 
 def _modelable(t: pa.DataType) -> bool:
     return bool(
-        is_textual(t) or pa.types.is_integer(t) or pa.types.is_floating(t)
-        or pa.types.is_boolean(t) or pa.types.is_decimal(t)
+        is_textual(t)
+        or pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_boolean(t)
+        or pa.types.is_decimal(t)
     )
 
 
@@ -209,9 +235,7 @@ def _mix_shift(
     """Re-sample the rows after ``start`` with exact per-segment counts (conditional copula)."""
     field = f"edge_cases[{index}]"
     names = copula.names
-    column = case.column or next(
-        (m.name for m in copula.marginals if m.kind == "category"), None
-    )
+    column = case.column or next((m.name for m in copula.marginals if m.kind == "category"), None)
     if column is None or column not in names:
         raise InvalidInput(f"{field}.column", f"no segment (text) column {column or ''!r} found")
     j = names.index(column)
@@ -225,16 +249,18 @@ def _mix_shift(
     window = rows - first
     counts = _largest_remainder(target, window)
     lower = np.concatenate([[0.0], marginal.cumulative[:-1]])
-    u = np.concatenate([
-        rng.uniform(lower[k], marginal.cumulative[k], size=c) for k, c in enumerate(counts)
-    ])
+    u = np.concatenate(
+        [rng.uniform(lower[k], marginal.cumulative[k], size=c) for k, c in enumerate(counts)]
+    )
     rng.shuffle(u)
     if window:
         uniforms[first:] = copula.sample_uniform(window, rng, fixed=(j, u))
     measured = 0.5 * float(np.abs(counts / max(window, 1) - source_p).sum())
     return EdgeCaseReport(
-        kind="segment_shift", columns=[column],
-        requested=float(0.5 * np.abs(target - source_p).sum()), measured=measured,
+        kind="segment_shift",
+        columns=[column],
+        requested=float(0.5 * np.abs(target - source_p).sum()),
+        measured=measured,
         rows_affected=window,
         note="total variation distance between the segment mix after the shift and the source mix",
     )
@@ -251,8 +277,10 @@ def _largest_remainder(p: FloatArray, total: int) -> NDArray[np.int64]:
 
 def _time_grid(column: pa.ChunkedArray, rows: int) -> pa.Array:
     """A regular grid from the source's first timestamp at its median step."""
-    as_int = column.cast(pa.int64()) if not pa.types.is_date(column.type) else (
-        column.cast(pa.date32()).cast(pa.int32()).cast(pa.int64())
+    as_int = (
+        column.cast(pa.int64())
+        if not pa.types.is_date(column.type)
+        else (column.cast(pa.date32()).cast(pa.int32()).cast(pa.int64()))
     )
     ticks = np.unique(np.asarray(as_int.drop_null().to_numpy(), dtype=np.int64))
     step = int(np.median(np.diff(ticks))) if ticks.size > 1 else 1

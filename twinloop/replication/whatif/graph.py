@@ -47,7 +47,9 @@ class CausalEdge(BaseModel):
     strength: float | None = Field(default=None, allow_inf_nan=False)
     stderr: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
     lag: int = Field(
-        default=0, ge=0, le=10_000,
+        default=0,
+        ge=0,
+        le=10_000,
         description="Steps by which the child responds: the fit pairs child[t] with "
         "parent[t - lag]; the what-if reports the sustained (long-run) effect.",
     )
@@ -203,11 +205,17 @@ def rename_aliases(graph: CausalGraph, names: Iterable[str]) -> CausalGraph:
             found = next((s for s in spellings if s in present), None)
             if found is not None:
                 mapping[canonical] = found
-    return CausalGraph(edges=tuple(
-        e.model_copy(update={"parent": mapping.get(e.parent, e.parent),
-                             "child": mapping.get(e.child, e.child)})
-        for e in graph.edges
-    ))
+    return CausalGraph(
+        edges=tuple(
+            e.model_copy(
+                update={
+                    "parent": mapping.get(e.parent, e.parent),
+                    "child": mapping.get(e.child, e.child),
+                }
+            )
+            for e in graph.edges
+        )
+    )
 
 
 def project(
@@ -225,17 +233,23 @@ def project(
         for e in ins + outs:
             del edges[(e.parent, e.child)]
         if not ins and len(outs) > 1:
-            findings.append(Finding(
-                code="unobserved_confounder", field=f"{field}.{node}",
-                message=f"{node} drives {', '.join(e.child for e in outs)} but has no value; "
-                "estimates from history may carry its confounding",
-            ))
+            findings.append(
+                Finding(
+                    code="unobserved_confounder",
+                    field=f"{field}.{node}",
+                    message=f"{node} drives {', '.join(e.child for e in outs)} but has no value; "
+                    "estimates from history may carry its confounding",
+                )
+            )
         elif ins and outs:
-            findings.append(Finding(
-                code="node_not_observed", field=f"{field}.{node}",
-                message=f"{node} has no value; its paths were joined "
-                f"({', '.join(e.parent for e in ins)} -> {', '.join(e.child for e in outs)})",
-            ))
+            findings.append(
+                Finding(
+                    code="node_not_observed",
+                    field=f"{field}.{node}",
+                    message=f"{node} has no value; its paths were joined "
+                    f"({', '.join(e.parent for e in ins)} -> {', '.join(e.child for e in outs)})",
+                )
+            )
         for a in ins:
             for b in outs:
                 joined = _compose(a, b)
@@ -250,8 +264,11 @@ def _compose(a: CausalEdge, b: CausalEdge) -> CausalEdge:
         return CausalEdge(parent=a.parent, child=b.child, lag=a.lag + b.lag)
     sa, sb = a.stderr or 0.0, b.stderr or 0.0
     return CausalEdge(
-        parent=a.parent, child=b.child, strength=a.strength * b.strength,
-        stderr=math.hypot(a.strength * sb, b.strength * sa), lag=a.lag + b.lag,
+        parent=a.parent,
+        child=b.child,
+        strength=a.strength * b.strength,
+        stderr=math.hypot(a.strength * sb, b.strength * sa),
+        lag=a.lag + b.lag,
     )
 
 
@@ -261,6 +278,9 @@ def _parallel(a: CausalEdge, b: CausalEdge) -> CausalEdge:
     if a.strength is None or b.strength is None:
         return CausalEdge(parent=a.parent, child=a.child, lag=lag)
     return CausalEdge(
-        parent=a.parent, child=a.child, strength=a.strength + b.strength,
-        stderr=math.hypot(a.stderr or 0.0, b.stderr or 0.0), lag=lag,
+        parent=a.parent,
+        child=a.child,
+        strength=a.strength + b.strength,
+        stderr=math.hypot(a.stderr or 0.0, b.stderr or 0.0),
+        lag=lag,
     )

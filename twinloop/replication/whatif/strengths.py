@@ -97,7 +97,8 @@ def node_model(
         e = unknown[0]
         if history is None:
             raise InvalidInput(
-                "history", f"edge {e.parent} -> {node} has no strength: declare one or give a "
+                "history",
+                f"edge {e.parent} -> {node} has no strength: declare one or give a "
                 "history to estimate it from",
             )
         missing = next(n for n in needed if n not in history.metrics)
@@ -105,24 +106,35 @@ def node_model(
             f"history.{missing}", f"no such column; needed to estimate {e.parent} -> {node}"
         )
     if free:
-        findings.append(Finding(
-            code="prior_strength", field=f"graph.{node}",
-            message=f"{node}: prior elasticities used for "
-            f"{', '.join(e.parent for e in free)} (give a history with these columns to fit them)",
-        ))
+        findings.append(
+            Finding(
+                code="prior_strength",
+                field=f"graph.{node}",
+                message=f"{node}: prior elasticities used for "
+                f"{', '.join(e.parent for e in free)} (give a history with these columns to fit them)",
+            )
+        )
     coef, sd, out = [], [], []
     for e in edges:
         scale, factor = _conversion(e.parent, node, base, log)
         strength = float(e.strength or 0.0)
         coef.append(strength * factor)
         sd.append((e.stderr or 0.0) * abs(factor))
-        out.append(EdgeStrength(
-            parent=e.parent, child=node, strength=coef[-1], stderr=sd[-1], scale=scale,
-            elasticity=strength, source="declared" if source == "declared" else "prior",
-            lag=e.lag,
-        ))
-    return NodeModel(tuple(e.parent for e in edges), np.array(coef), np.diag(np.square(sd)),
-                      tuple(out))
+        out.append(
+            EdgeStrength(
+                parent=e.parent,
+                child=node,
+                strength=coef[-1],
+                stderr=sd[-1],
+                scale=scale,
+                elasticity=strength,
+                source="declared" if source == "declared" else "prior",
+                lag=e.lag,
+            )
+        )
+    return NodeModel(
+        tuple(e.parent for e in edges), np.array(coef), np.diag(np.square(sd)), tuple(out)
+    )
 
 
 def _fit(
@@ -158,14 +170,16 @@ def _fit(
     k = len(free)
     if rows < k + 3:
         raise InvalidInput(
-            "history", f"{rows} complete rows to estimate {node} from "
+            "history",
+            f"{rows} complete rows to estimate {node} from "
             f"{', '.join(e.parent for e in free)}; need at least {k + 3}",
         )
     y, x = y[ok], x[ok]
     for j, e in enumerate(free):
         if np.ptp(x[:, j]) == 0:
-            raise InvalidInput(f"history.{e.parent}", f"is constant; its effect on {node} "
-                               "cannot be estimated")
+            raise InvalidInput(
+                f"history.{e.parent}", f"is constant; its effect on {node} cannot be estimated"
+            )
     design = np.column_stack([np.ones(rows), x])
     beta, *_ = np.linalg.lstsq(design, y, rcond=None)
     resid = y - design @ beta
@@ -175,7 +189,7 @@ def _fit(
     parents = tuple(e.parent for e in edges)
     coef = np.concatenate([np.array(fixed_coef), beta[1:]])
     cov = np.zeros((len(parents), len(parents)))
-    cov[len(fixed):, len(fixed):] = cov_full[1:, 1:]
+    cov[len(fixed) :, len(fixed) :] = cov_full[1:, 1:]
     for i, e in enumerate(fixed):
         _, factor = _conversion(e.parent, node, base, log)
         cov[i, i] = ((e.stderr or 0.0) * factor) ** 2
@@ -184,12 +198,19 @@ def _fit(
         scale, factor = _conversion(e.parent, node, base, log, strict=i < len(fixed))
         is_fixed = i < len(fixed)
         elasticity = float(coef[i] / factor) if factor and math.isfinite(factor) else None
-        out.append(EdgeStrength(
-            parent=e.parent, child=node, strength=float(coef[i]),
-            stderr=float(np.sqrt(cov[i, i])), scale=scale, elasticity=elasticity,
-            source="declared" if is_fixed else "history", rows=None if is_fixed else rows,
-            lag=e.lag,
-        ))
+        out.append(
+            EdgeStrength(
+                parent=e.parent,
+                child=node,
+                strength=float(coef[i]),
+                stderr=float(np.sqrt(cov[i, i])),
+                scale=scale,
+                elasticity=elasticity,
+                source="declared" if is_fixed else "history",
+                rows=None if is_fixed else rows,
+                lag=e.lag,
+            )
+        )
     return NodeModel(parents, coef, cov, tuple(out))
 
 
