@@ -111,7 +111,8 @@ def node_model(
                 code="prior_strength",
                 field=f"graph.{node}",
                 message=f"{node}: prior elasticities used for "
-                f"{', '.join(e.parent for e in free)} (give a history with these columns to fit them)",
+                f"{', '.join(e.parent for e in free)} "
+                "(give a history with these columns to fit them)",
             )
         )
     coef, sd, out = [], [], []
