@@ -12,6 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from twinloop.sim.environment import BusinessEnvironment
+from twinloop.sim.models import Predictor
 
 
 def truth_tables(env: BusinessEnvironment) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -69,3 +70,22 @@ def sample_customers(
     x = means[segment] + stds[segment, None] * rng.standard_normal((n, env.n_features))
     label = (rng.random(n) < intent_probability(env, x, segment)).astype(np.int64)
     return predictor_features(env, x, segment), label, segment
+
+
+def predictor_hits(
+    env: BusinessEnvironment,
+    predictor: Predictor,
+    name: str,
+    x: NDArray[np.float32],
+    segment: NDArray[np.integer],
+    intent: NDArray[np.bool_],
+) -> NDArray[np.bool_]:
+    """Whether each decision of the predictor (``score >= 0.5``) equals the customer's intent."""
+    feats = predictor_features(env, x, segment)
+    scores = np.asarray(predictor.predict(feats), dtype=np.float64).reshape(-1)
+    if scores.size != feats.shape[0]:
+        raise ValueError(
+            f"predictor of {name!r} returned {scores.size} scores for {feats.shape[0]} rows"
+        )
+    hits: NDArray[np.bool_] = (scores >= 0.5) == intent
+    return hits
