@@ -43,11 +43,6 @@ def predictor_features(
     return np.hstack([features.astype(np.float64, copy=False), one_hot])
 
 
-def feature_names(env: BusinessEnvironment) -> list[str]:
-    """Column names of :func:`predictor_features`."""
-    return [f"x{i}" for i in range(env.n_features)] + [f"segment={s.name}" for s in env.segments]
-
-
 def sample_customers(
     env: BusinessEnvironment,
     n: int,
