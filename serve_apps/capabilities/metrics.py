@@ -7,16 +7,16 @@ applied, and calls the pure core; results are the core's own result models.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import ray
+from pydantic import BaseModel
 
 from cluster.commands.anomalies import PATTERN_KIND  # the pattern library's Store kind
 from serve_apps.capabilities.base import CapabilityService
-from serve_apps.errors import returns_failures
-from serve_apps.runs import Operation, Progress
+from serve_apps.runs import Progress
 from serve_apps.schemas import (
     AnomaliesRequest,
     AnomaliesResponse,
@@ -44,36 +44,24 @@ class MetricsService(CapabilityService):
 
     name = "metrics"
 
-    def operations(self) -> Mapping[str, Operation]:
+    def background(self) -> Mapping[str, Callable[[Any, Progress], BaseModel]]:
         return {
-            "what_if": lambda body, _progress: self._what_if(WhatIfRequest.model_validate(body)),
-            "correlations": lambda body, _progress: self._correlations(
-                CorrelationsRequest.model_validate(body)
-            ),
-            "synthetic": lambda body, progress: self._synthetic(
-                SyntheticRequest.model_validate(body), progress
-            ),
-            "anomalies": lambda body, _progress: self._anomalies(
-                AnomaliesRequest.model_validate(body)
-            ),
-            "calibrate": lambda body, progress: self._calibrate(
-                CalibrateRequest.model_validate(body), progress
-            ),
+            "what_if": lambda request, _progress: self._what_if(request),
+            "correlations": lambda request, _progress: self._correlations(request),
+            "synthetic": self._synthetic,
+            "anomalies": lambda request, _progress: self._anomalies(request),
+            "calibrate": self._calibrate,
         }
 
-    @returns_failures
     def what_if(self, request: WhatIfRequest) -> WhatIfResult:
         return self._what_if(request)
 
-    @returns_failures
     def correlations(self, request: CorrelationsRequest) -> CorrelationResult:
         return self._correlations(request)
 
-    @returns_failures
     def synthetic(self, request: SyntheticRequest) -> SyntheticResponse:
         return self._synthetic(request, lambda _p, _m: None)
 
-    @returns_failures
     def anomalies(self, request: AnomaliesRequest) -> AnomaliesResponse:
         return self._anomalies(request)
 
