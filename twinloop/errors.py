@@ -50,6 +50,7 @@ class InvalidInput(TwinloopError, ValueError):
 
     code = "invalid_input"
     status = 422
+    field: str
 
     def __init__(self, field: str, message: str) -> None:
         self.field = field
@@ -74,6 +75,7 @@ class NotFound(TwinloopError, KeyError):
 
     code = "not_found"
     status = 404
+    field: str
 
     def __init__(self, kind: str, ident: str) -> None:
         self.kind = kind
