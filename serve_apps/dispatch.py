@@ -18,7 +18,7 @@ from serve_apps.clients import CapabilityClient
 from serve_apps.config import AppConfig
 from serve_apps.operations import Operation
 from serve_apps.runs import RunBook, RunRecord
-from serve_apps.schemas import EdgeModel
+from serve_apps.schemas.base import EdgeModel
 from serve_apps.telemetry import Telemetry
 
 log = logging.getLogger("twinloop.serve")

@@ -23,7 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from serve_apps.errors import ErrorBody
-from serve_apps.schemas import EdgeModel, RunAccepted
+from serve_apps.schemas.base import EdgeModel, RunAccepted
 
 Background = Literal["never", "on_request", "always"]
 

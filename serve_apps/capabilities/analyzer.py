@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from serve_apps.capabilities.base import CapabilityService
 from serve_apps.runs import Progress
-from serve_apps.schemas import AnalyzeRequest, PatternList
+from serve_apps.schemas.analyzer import AnalyzeRequest, PatternList
 from serve_apps.tables import table_from_json
 from twinloop.analysis.analyzer import KIND as ANALYSES
 from twinloop.analysis.analyzer import FailureAnalysis, analyze_failure

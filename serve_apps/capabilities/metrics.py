@@ -14,10 +14,9 @@ import numpy as np
 import ray
 from pydantic import BaseModel
 
-from cluster.commands.anomalies import PATTERN_KIND  # the pattern library's Store kind
 from serve_apps.capabilities.base import CapabilityService
 from serve_apps.runs import Progress
-from serve_apps.schemas import (
+from serve_apps.schemas.metrics import (
     AnomaliesRequest,
     AnomaliesResponse,
     CalibrateRequest,
@@ -30,7 +29,7 @@ from serve_apps.schemas import (
 from serve_apps.tables import table_from_json, table_to_columns
 from twinloop.errors import InvalidInput
 from twinloop.replication.anomaly.detector import detect_anomalies
-from twinloop.replication.anomaly.models import AnomalyPattern
+from twinloop.replication.anomaly.library import keep_pattern, stored_patterns
 from twinloop.replication.anomaly.patterns import DEFAULT_PATTERNS, learn_pattern
 from twinloop.replication.calibration.calibrate import calibrate, save_calibration
 from twinloop.replication.correlation import CorrelationResult, correlate
@@ -138,7 +137,7 @@ class MetricsService(CapabilityService):
             )
         patterns = [*DEFAULT_PATTERNS, *request.patterns]
         if request.use_stored_patterns:
-            patterns += self.store.query_models(PATTERN_KIND, AnomalyPattern, order="oldest")
+            patterns += stored_patterns(self.store)
         times = (
             history.time.astype("datetime64[s]")
             if history.time_kind == "datetime"
@@ -151,7 +150,7 @@ class MetricsService(CapabilityService):
                 raise InvalidInput("learn", "no anomaly in the series to learn a pattern from")
             strongest = max(result.anomalies, key=lambda a: a.score)
             learned = learn_pattern(strongest, request.learn, "learned through the HTTP API")
-            self.store.put_model(PATTERN_KIND, pattern_id(request.learn), learned)
+            keep_pattern(self.store, learned)
         return AnomaliesResponse(
             value_column=column,
             n_points=result.n_points,
@@ -161,11 +160,3 @@ class MetricsService(CapabilityService):
             scores=result.scores if request.include_scores else None,
             learned=learned,
         )
-
-
-def pattern_id(name: str) -> str:
-    """A store id from a pattern name: letters, digits, '.', '_' and '-' only."""
-    ident = "".join(c if c.isalnum() or c in "._-" else "-" for c in name.strip()).strip("-.")
-    if not ident:
-        raise InvalidInput("learn", f"{name!r} gives an empty pattern id")
-    return ident[:128]

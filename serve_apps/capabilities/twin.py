@@ -23,12 +23,14 @@ from actors.sandbox_pool import RayExecutor
 from serve_apps.capabilities.base import CapabilityService
 from serve_apps.limits import check_limit
 from serve_apps.runs import Deferred, Progress
-from serve_apps.schemas import (
-    AbTestRequest,
+from serve_apps.schemas.environments import (
     EnvironmentCreate,
     EnvironmentDetail,
     EnvironmentList,
     EnvironmentSummary,
+)
+from serve_apps.schemas.sandbox import (
+    AbTestRequest,
     GridRequest,
     HeadToHeadRequest,
     SandboxRequest,

@@ -6,7 +6,7 @@ from fastapi.responses import Response
 
 from serve_apps.operations import Operation
 from serve_apps.routes.base import Call, IdPath, OperationRouter, json_response
-from serve_apps.schemas import AnalyzeRequest, PatternList
+from serve_apps.schemas.analyzer import AnalyzeRequest, PatternList
 from twinloop.analysis.analyzer import FailureAnalysis
 
 router = OperationRouter("analyzer")

@@ -27,7 +27,7 @@ from serve_apps.dispatch import Edge
 from serve_apps.errors import Unauthorized
 from serve_apps.operations import Operation
 from serve_apps.runs import Deferred
-from serve_apps.schemas import EdgeModel, RunAccepted
+from serve_apps.schemas.base import EdgeModel, RunAccepted
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 Endpoint = Callable[..., Awaitable[Response]]

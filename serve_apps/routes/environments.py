@@ -5,7 +5,7 @@ from fastapi.responses import Response
 
 from serve_apps.operations import Operation
 from serve_apps.routes.base import Call, IdPath, OperationRouter, json_response
-from serve_apps.schemas import EnvironmentCreate, EnvironmentDetail, EnvironmentList
+from serve_apps.schemas.environments import EnvironmentCreate, EnvironmentDetail, EnvironmentList
 
 router = OperationRouter("twin")
 

@@ -12,7 +12,7 @@ from serve_apps.clients import CapabilityClient
 from serve_apps.errors import http_error
 from serve_apps.operations import Operation
 from serve_apps.routes.base import EdgeDep, OperationRouter, json_response
-from serve_apps.schemas import Health
+from serve_apps.schemas.base import Health
 
 router = OperationRouter(None)
 

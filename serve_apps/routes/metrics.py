@@ -3,7 +3,7 @@ synthetic data."""
 
 from serve_apps.operations import Operation
 from serve_apps.routes.base import OperationRouter
-from serve_apps.schemas import (
+from serve_apps.schemas.metrics import (
     AnomaliesRequest,
     AnomaliesResponse,
     CalibrateRequest,

@@ -2,7 +2,12 @@
 
 from serve_apps.operations import Operation
 from serve_apps.routes.base import OperationRouter
-from serve_apps.schemas import AbTestRequest, GridRequest, HeadToHeadRequest, SandboxTestRequest
+from serve_apps.schemas.sandbox import (
+    AbTestRequest,
+    GridRequest,
+    HeadToHeadRequest,
+    SandboxTestRequest,
+)
 from twinloop.sandbox.results import AbTestResult, GridResult, HeadToHeadResult, SandboxTestResult
 
 router = OperationRouter("twin")

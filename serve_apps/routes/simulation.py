@@ -6,7 +6,7 @@ replicas own the environments), so it is the twin's router, mounted after the me
 
 from serve_apps.operations import Operation
 from serve_apps.routes.base import OperationRouter
-from serve_apps.schemas import SimWhatIfRequest
+from serve_apps.schemas.sandbox import SimWhatIfRequest
 from twinloop.replication.whatif.simulated import SimWhatIfResult
 
 router = OperationRouter("twin")

@@ -290,7 +290,7 @@ def test_bounded_requests_are_answered_in_the_ingress_and_the_rest_by_the_deploy
 
 def test_an_inline_environment_above_max_customers_is_413_naming_it() -> None:
     """Without a ``customers`` override the inline environment's own size is the one checked."""
-    from serve_apps.schemas import SandboxTestRequest
+    from serve_apps.schemas.sandbox import SandboxTestRequest
     from twinloop.sim.domains import environment
 
     big = environment("sales").model_dump(mode="json") | {"initial_customers": 2_000}
