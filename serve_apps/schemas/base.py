@@ -9,13 +9,18 @@ from pydantic.alias_generators import to_camel
 
 from serve_apps.limits import Limits
 
+# A request body's config: frozen, unknown fields refused, camelCase or snake_case top-level keys.
+EDGE_CONFIG = ConfigDict(
+    frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True
+)
+
 
 class EdgeModel(BaseModel):
-    """Base of request bodies: frozen, unknown fields refused, camelCase or snake_case keys."""
+    """Base of request bodies (``EDGE_CONFIG``). A request that extends a core spec lists the
+    spec after this base and sets ``model_config = EDGE_CONFIG`` (the spec's own config would
+    otherwise win): the spec's fields and validators are reused, camelCase added at the edge."""
 
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True
-    )
+    model_config = EDGE_CONFIG
 
     def check(self, limits: Limits) -> None:
         """Raise LimitExceeded when the request is bigger than ``limits`` allow."""

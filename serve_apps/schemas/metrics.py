@@ -8,30 +8,23 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from serve_apps.limits import Limits, check_limit
-from serve_apps.schemas.base import EdgeModel
+from serve_apps.schemas.base import EDGE_CONFIG, EdgeModel
 from serve_apps.tables import JsonTable
 from twinloop.replication.anomaly.models import Anomaly, AnomalyPattern, AnomalySettings
 from twinloop.replication.calibration.models import CalibrationResult, CalibrationSettings
 from twinloop.replication.correlation import CorrelationSettings
 from twinloop.replication.synthetic.generate import EdgeCase, SyntheticResult
-from twinloop.replication.whatif.analytic import WhatIfSettings, WhatIfSpec
-from twinloop.replication.whatif.graph import CausalGraph
+from twinloop.replication.whatif.analytic import WhatIfSpec
 
 # --- metrics ----------------------------------------------------------------------------------
 
 
-class WhatIfRequest(EdgeModel):
-    """``POST /metrics/what-if``: the seed's ``baseMetrics`` + ``changes``, optionally a graph and
-    a KPI history to fit the edge strengths on."""
+class WhatIfRequest(EdgeModel, WhatIfSpec):
+    """``POST /metrics/what-if``: the core's ``WhatIfSpec`` (the seed's ``baseMetrics`` +
+    ``changes``, optionally a graph) and a KPI history to fit the edge strengths on."""
 
-    base_metrics: dict[str, float] = Field(
-        description='Current value of each metric, e.g. {"conversion": 0.05}.'
-    )
-    changes: dict[str, float | str] = Field(
-        description='Relative change per metric: 0.1, "+10%" or "-20%".'
-    )
-    graph: CausalGraph | None = Field(default=None, description="Declared causal graph.")
-    settings: WhatIfSettings = WhatIfSettings()
+    model_config = EDGE_CONFIG
+
     history: JsonTable | None = Field(
         default=None, description="KPI history (records or columns) to fit edge strengths."
     )
@@ -46,12 +39,8 @@ class WhatIfRequest(EdgeModel):
         return self.history is None
 
     def to_spec(self) -> WhatIfSpec:
-        return WhatIfSpec(
-            base_metrics=self.base_metrics,
-            changes=self.changes,
-            graph=self.graph,
-            settings=self.settings,
-        )
+        """The core spec: the request without the history it is fitted on."""
+        return WhatIfSpec(**{name: getattr(self, name) for name in WhatIfSpec.model_fields})
 
 
 class CorrelationsRequest(EdgeModel):

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic.alias_generators import to_camel
+from pydantic import BaseModel, Field, field_validator
 
 from serve_apps.limits import Limits, check_limit
-from serve_apps.schemas.base import EdgeModel
+from serve_apps.schemas.base import EDGE_CONFIG, EdgeModel
 from twinloop.errors import InvalidInput
 from twinloop.replication.whatif.simulated import (
     SimWhatIfSettings,
@@ -127,27 +126,22 @@ def check_predictors(value: object, allowed: tuple[str, ...], path: str = "") ->
             check_predictors(item, allowed, f"{path}.{key}")
 
 
-_SANDBOX_CONFIG = ConfigDict(
-    frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True
-)
-
-
 class SandboxTestRequest(_SandboxEdge, SandboxTestSpec):
     """``POST /sandbox/test``: one model over Monte Carlo replicates (the seed's body works)."""
 
-    model_config = _SANDBOX_CONFIG
+    model_config = EDGE_CONFIG
 
 
 class HeadToHeadRequest(_SandboxEdge, HeadToHeadSpec):
     """``POST /sandbox/compare``: baseline vs challenger on common random numbers."""
 
-    model_config = _SANDBOX_CONFIG
+    model_config = EDGE_CONFIG
 
 
 class GridRequest(_SandboxEdge, GridSpec):
     """``POST /sandbox/grid``: parallel universes, scenarios × models."""
 
-    model_config = _SANDBOX_CONFIG
+    model_config = EDGE_CONFIG
 
     def check(self, limits: Limits) -> None:
         super().check(limits)
@@ -157,7 +151,7 @@ class GridRequest(_SandboxEdge, GridSpec):
 class AbTestRequest(_SandboxEdge, AbTestSpec):
     """``POST /sandbox/ab-test``: an A/B test with traffic allocation inside the twin."""
 
-    model_config = _SANDBOX_CONFIG
+    model_config = EDGE_CONFIG
 
 
 SandboxRequest = SandboxTestRequest | HeadToHeadRequest | GridRequest | AbTestRequest
