@@ -81,6 +81,9 @@ def from_validation(errors: Sequence[Any], drop: tuple[str, ...] = ()) -> Invali
     parts = [str(p) for p in first.get("loc", ())]
     if parts and parts[0] in drop:
         parts = parts[1:]
+    ours = first.get("ctx", {}).get("error")
+    if isinstance(ours, InvalidInput):  # raised by a validator: its field is inside this one
+        return InvalidInput(".".join([*parts, ours.field]), ours.message)
     field = ".".join(parts) or "body"
     message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
     if first.get("type") == "json_invalid":

@@ -25,6 +25,7 @@ from serve_apps.dispatch import Edge, recover_runs
 from serve_apps.edge import EdgeMiddleware, error_json
 from serve_apps.errors import from_validation, http_error, http_status_body
 from serve_apps.routes import ROUTERS
+from twinloop.errors import InvalidInput
 
 __all__ = ["Edge", "create_api"]
 
@@ -67,15 +68,17 @@ def create_api(edge: Edge) -> FastAPI:
 
 async def _validation(request: Request, exc: RequestValidationError) -> Response:
     """A body, path or query FastAPI refused: 422 naming the first field, all of them listed."""
-    status, body = http_error(
-        from_validation(exc.errors(), drop=("body", "path", "query", "header"))
-    )
+    errors = exc.errors()
+    status, body = http_error(from_validation(errors, drop=("body", "path", "query", "header")))
+    if errors and isinstance(errors[0].get("ctx", {}).get("error"), InvalidInput):
+        # One of our validators named the field itself (e.g. inside testResult): that is all.
+        return Response(error_json(body), status_code=status, media_type="application/json")
     details = [
         {
             "field": ".".join(str(p) for p in e.get("loc", ())[1:]) or "body",
             "message": str(e.get("msg", "")),
         }
-        for e in exc.errors()[:20]
+        for e in errors[:20]
     ]
     body = body.model_copy(update={"errors": details})
     return Response(error_json(body), status_code=status, media_type="application/json")

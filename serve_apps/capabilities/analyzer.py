@@ -46,11 +46,10 @@ class AnalyzerService(CapabilityService):
         return PatternList(patterns=patterns[:limit], analyses=analyses)
 
     def _analyze(self, request: AnalyzeRequest) -> FailureAnalysis:
-        request.check(self.limits)
         table = None if request.rows is None else table_from_json(request.rows, self.limits, "rows")
         try:
             analysis = analyze_failure(
-                request.result_data(),
+                request.test_result,
                 store=self.store if request.store else None,
                 settings=self.config.settings,
                 raw_table=table,
