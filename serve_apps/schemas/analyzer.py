@@ -16,6 +16,11 @@ from twinloop.errors import InvalidInput
 # --- failure analyzer -------------------------------------------------------------------------
 
 
+class AnalyzerAbTestResult(AbTestResult):
+    """The Failure Analyzer's ``AbTestResult``, under a name of its own in the OpenAPI document
+    (the sandbox's A/B test result is called ``AbTestResult`` there)."""
+
+
 class AnalyzeRequest(EdgeModel):
     """``POST /analyze-failure``: the seed's ``{experimentId, testResult}``.
 
@@ -29,7 +34,7 @@ class AnalyzeRequest(EdgeModel):
     """
 
     experiment_id: str | None = Field(default=None, description="Default: testResult.experimentId.")
-    test_result: AbTestResult = Field(description="The A/B result (see docs/analyzer.md).")
+    test_result: AnalyzerAbTestResult = Field(description="The A/B result (see docs/analyzer.md).")
     rows: JsonTable | None = Field(default=None, description="Per-unit rows, if any.")
     store: bool = Field(default=True, description="Keep the analysis (GET /analyses/{id}).")
 
@@ -49,7 +54,7 @@ class AnalyzeRequest(EdgeModel):
         return self.rows is None
 
 
-def _test_result(body: Mapping[str, Any], given: Mapping[str, Any]) -> AbTestResult:
+def _test_result(body: Mapping[str, Any], given: Mapping[str, Any]) -> AnalyzerAbTestResult:
     """``testResult`` as the analyzer's model: refused server paths, one experiment id."""
     raw = next((given[k] for k in ("raw", "rawData", "raw_data") if k in given), None)
     if isinstance(raw, Mapping) and raw.get("path") is not None:
@@ -68,7 +73,7 @@ def _test_result(body: Mapping[str, Any], given: Mapping[str, Any]) -> AbTestRes
     data = {k: v for k, v in given.items() if k not in ("experimentId", "experiment_id")}
     data["experimentId"] = outer if outer is not None else inner
     try:
-        return AbTestResult.from_friendly(data, raw_given=body.get("rows") is not None)
+        return AnalyzerAbTestResult.from_friendly(data, raw_given=body.get("rows") is not None)
     except InvalidInput as exc:
         if exc.field.startswith("experimentId"):
             raise

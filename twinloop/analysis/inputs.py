@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, get_args
+from typing import Any, Literal, Self, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -186,7 +186,7 @@ class AbTestResult(_Input):
     )
 
     @classmethod
-    def from_friendly(cls, data: Mapping[str, Any], *, raw_given: bool = False) -> AbTestResult:
+    def from_friendly(cls, data: Mapping[str, Any], *, raw_given: bool = False) -> Self:
         """Read the seed's and other friendly JSON shapes (module docstring) and check every
         number; InvalidInput names the first bad field as the user spelled it.
 
