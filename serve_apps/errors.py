@@ -129,7 +129,7 @@ def http_error(exc: BaseException, request_id: str | None = None) -> tuple[int, 
         exc = from_validation(exc.errors(include_url=False))
     if isinstance(exc, TwinloopError) and exc.status != 500:
         body = ErrorBody(
-            code=exc.code,  # type: ignore[arg-type]  # ErrorCode validates it
+            code=exc.code,  # ErrorBody validates it against ErrorCode
             field=exc.field,
             message=exc.public_message(),
             limit=getattr(exc, "limit", None),

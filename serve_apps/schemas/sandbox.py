@@ -56,7 +56,7 @@ def run_customer_days(customers: float, arrivals_per_day: float, days: float) ->
     return customers * days + arrivals_per_day * days**2 / 2
 
 
-class _SandboxEdge(_NamedEnvironment):
+class _SandboxEdge(_NamedEnvironment, EdgeModel):
     """What the HTTP edge adds to a sandbox spec: the seed's ``environmentId`` and ``duration``."""
 
     duration: float | None = Field(
