@@ -16,15 +16,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from ray import tune
 
+from twinloop.contract import FrozenModel
 from twinloop.improve.retrain import RetrainConfig, RetrainScore, score_variant
 from twinloop.sandbox.specs import EnvironmentRef
 from twinloop.sim.models import ModelSpec
 
 
-class RetrainSearchSpec(BaseModel):
+class RetrainSearchSpec(FrozenModel):
     """What to search: recipe axes, the champion to beat, and how to judge in the twin."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     champion: ModelSpec
     environment: EnvironmentRef = "sales"

@@ -24,8 +24,9 @@ from enum import Enum
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ValidationError
 
+from twinloop.contract import FrozenModel
 from twinloop.errors import (
     CorruptDocument,
     InvalidInput,
@@ -74,10 +75,8 @@ KEEP_TTL: Final = KeepTTL.KEEP
 TTL: TypeAlias = float | Literal[KeepTTL.KEEP] | None
 
 
-class StoredDocument(BaseModel):
+class StoredDocument(FrozenModel):
     """One version of a document as the store holds it; ``doc`` is the caller's JSON object."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: str
     id: str

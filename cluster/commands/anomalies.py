@@ -6,8 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
+from twinloop.contract import FrozenModel
 from twinloop.errors import InvalidInput
 from twinloop.replication.anomaly.detector import detect_anomalies
 from twinloop.replication.anomaly.models import Anomaly, AnomalyPattern, AnomalySettings
@@ -17,10 +18,8 @@ from twinloop.replication.anomaly.series import read_series_csv
 PATTERN_KIND = "anomaly_pattern"  # Store kind of the pattern library
 
 
-class AnomaliesReport(BaseModel):
+class AnomaliesReport(FrozenModel):
     """What ``--json`` prints: the series, the settings and every anomaly found."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     series: str
     value_column: str

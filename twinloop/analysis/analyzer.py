@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from twinloop.analysis.causes import RootCause, rank_root_causes
 from twinloop.analysis.cells import CellSums, cell_sums, check_binary, is_binary
@@ -60,6 +60,7 @@ from twinloop.analysis.segments import (
 )
 from twinloop.analysis.settings import AnalyzerSettings, SeverityLevel
 from twinloop.config import Settings, load_settings
+from twinloop.contract import FrozenModel
 from twinloop.errors import InvalidInput
 from twinloop.sim.domains import DOMAINS
 from twinloop.stats.inputs import MetricSpec, VariantSpec
@@ -69,10 +70,8 @@ KIND = "analyses"
 InputForm = Literal["point", "summary", "raw", "breakdown"]
 
 
-class FailureAnalysis(BaseModel):
+class FailureAnalysis(FrozenModel):
     """Why a model lost an A/B test: decision, failures, causes, patterns, impact, hypotheses."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     experiment_id: str
     input_form: InputForm = Field(description="the richest data form the analysis had")

@@ -17,8 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from twinloop.contract import FrozenModel
 from twinloop.stats.compare import ComparisonResult, compare
 from twinloop.stats.inputs import CompareSettings, CompareSpec, MetricSpec, VariantSpec
 from twinloop.stats.results import MetricComparison, Note, SrmResult
@@ -26,10 +27,8 @@ from twinloop.stats.results import MetricComparison, Note, SrmResult
 Status = Literal["significant", "mixed", "inconclusive", "not_tested"]
 
 
-class Decision(BaseModel):
+class Decision(FrozenModel):
     """Who won and lost, with the per-metric statistics of loser vs winner and data quality."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     winner: str
     loser: str

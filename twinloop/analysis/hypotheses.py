@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from twinloop.analysis.causes import RootCause
 from twinloop.analysis.chains import node_of
@@ -34,6 +34,7 @@ from twinloop.analysis.decision import Decision
 from twinloop.analysis.impact import BusinessImpact
 from twinloop.analysis.inputs import AbTestResult, MetricInput
 from twinloop.analysis.settings import AnalyzerSettings
+from twinloop.contract import FrozenModel
 from twinloop.sandbox.indicators import REPLICATE_KPIS
 from twinloop.sandbox.specs import HeadToHeadSpec
 from twinloop.sim.domains import environment as preset_environment
@@ -52,20 +53,16 @@ _KPI_OF_NODE = {
 }
 
 
-class ValidationPlan(BaseModel):
+class ValidationPlan(FrozenModel):
     """A runnable sandbox head-to-head and what result would confirm the hypothesis."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     spec: HeadToHeadSpec
     confirm_if: str
     notes: tuple[str, ...] = ()
 
 
-class Hypothesis(BaseModel):
+class Hypothesis(FrozenModel):
     """One thing to try, why, what it should win, and how to check it in the twin."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     rank: int
     title: str

@@ -13,6 +13,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from twinloop.config import Settings
+from twinloop.contract import FrozenModel
 from twinloop.sandbox.executor import Executor
 from twinloop.sandbox.headtohead import run_head_to_head
 from twinloop.sandbox.specs import EnvironmentRef, HeadToHeadSpec
@@ -25,10 +26,8 @@ from twinloop.sim.predictor import LogisticPredictor
 PREDICTOR_PATH = "twinloop.sim.predictor:LogisticPredictor"
 
 
-class RetrainConfig(BaseModel):
+class RetrainConfig(FrozenModel):
     """One training recipe (a point of the search space)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(default="candidate", min_length=1, max_length=128)
     l2: float = Field(default=1.0, ge=0.0, le=1e4, description="L2 penalty (per row).")

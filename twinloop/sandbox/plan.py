@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from twinloop.config import Settings, load_settings
+from twinloop.contract import FrozenModel
 from twinloop.errors import InvalidInput, LimitExceeded
 from twinloop.sandbox.specs import EarlyStop, EnvironmentRef, invalid_input
 from twinloop.sim.domains import environment as preset_environment
@@ -22,10 +23,8 @@ from twinloop.sim.models import ModelSpec, PredictorModel, load_predictor
 from twinloop.sim.spec import AllocationPolicy, SimulationSpec
 
 
-class SettingsUsed(BaseModel):
+class SettingsUsed(FrozenModel):
     """The settings a result depended on, carried with it."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     monte_carlo_runs: int
     max_replicates: int

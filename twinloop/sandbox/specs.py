@@ -13,17 +13,9 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Discriminator,
-    Field,
-    Tag,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-)
+from pydantic import Discriminator, Field, Tag, ValidationError, ValidationInfo, field_validator
 
+from twinloop.contract import FrozenModel
 from twinloop.errors import InvalidInput
 from twinloop.sandbox.indicators import (
     DEFAULT_UNIT_KPIS,
@@ -42,10 +34,6 @@ RatioInterval = Literal["delta", "bootstrap"]
 EnvironmentRef = str | BusinessEnvironment
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
 def check_environment(value: EnvironmentRef | None) -> EnvironmentRef | None:
     """A preset name must be a known preset (a validator: raises ValueError naming the choices)."""
     if isinstance(value, str) and value not in DOMAINS:
@@ -60,7 +48,7 @@ def _unique_names(models: list[ModelSpec]) -> list[ModelSpec]:
     return models
 
 
-class EarlyStop(_Frozen):
+class EarlyStop(FrozenModel):
     """Add replicates in batches until every primary KPI's interval is narrow enough.
 
     The check runs after ``replicates`` and then after every ``batch_size`` more, in replicate
@@ -74,7 +62,7 @@ class EarlyStop(_Frozen):
     batch_size: int = Field(default=10, ge=1, le=10_000)
 
 
-class _Common(_Frozen):
+class _Common(FrozenModel):
     environment: EnvironmentRef = Field(
         default="sales", description="A domain preset name or a full BusinessEnvironment."
     )
@@ -131,7 +119,7 @@ class HeadToHeadSpec(_ReplicateKpis):
     )  # fmt: skip
 
 
-class Scenario(_Frozen):
+class Scenario(FrozenModel):
     """One universe of a grid: an environment (default: the grid's) plus scenario shocks."""
 
     name: str = Field(min_length=1, max_length=128)

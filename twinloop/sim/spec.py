@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
+from twinloop.contract import FrozenModel
 from twinloop.errors import InvalidInput
 from twinloop.sim.environment import BusinessEnvironment, to_invalid_input
 from twinloop.sim.models import ModelProfile, ModelSpec
@@ -18,10 +19,8 @@ def _default_models() -> list[ModelSpec]:
     return [ModelProfile()]
 
 
-class SimulationSpec(BaseModel):
+class SimulationSpec(FrozenModel):
     """Everything that determines a run; with the seed, the output is a pure function of it."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     environment: BusinessEnvironment
     models: list[ModelSpec] = Field(default_factory=_default_models, min_length=1, max_length=16)

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
+from twinloop.contract import FrozenModel
 from twinloop.errors import InvalidInput, NotFound
 from twinloop.stats.corrections import adjust
 from twinloop.stats.inputs import (
@@ -36,10 +37,8 @@ _FORM_OF_STATS = {
 }
 
 
-class ComparisonResult(BaseModel):
+class ComparisonResult(FrozenModel):
     """All comparisons of an experiment, corrected across metrics, with the SRM check."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     control: str
     treatments: tuple[str, ...]
