@@ -83,6 +83,9 @@ def input_path(
 ) -> tuple[str | int, ...]:
     """The parts of pydantic's error location that are keys or positions in ``data``.
 
+    A part that is not in the input is a union label when it is the value of one of the node's
+    own keys (a discriminator: ``{"form": "binomial"}``) or when the path goes on inside the same
+    node; otherwise (a missing key, an alias) it is kept and the rest is read by shape.
     ``named`` lists fields whose list items are addressed by their ``name`` (a list the user may
     give as an object keyed by name): ``metrics[0]`` becomes ``metrics.<name>``.
     """
@@ -91,16 +94,24 @@ def input_path(
     parts: list[str | int] = []
     node: object = data
     for index, part in enumerate(loc):
-        last = index == len(loc) - 1
         child = _child(node, part)
         if child is not NO_INPUT:
             named_item = isinstance(part, int) and bool(parts) and parts[-1] in named
             name = child.get("name") if isinstance(child, Mapping) else getattr(child, "name", None)
             parts.append(name if named_item and isinstance(name, str) else part)
             node = child
-        elif last and isinstance(part, str) and _has_keys(node):
-            parts.append(part)  # a missing or unexpected key
+        elif not _is_label(node, part, loc[index + 1 :]):
+            return (*parts, *_by_shape(loc[index:]))
     return tuple(parts)
+
+
+def _is_label(node: object, part: int | str, rest: Sequence[int | str]) -> bool:
+    if not isinstance(part, str) or "[" in part:
+        return True
+    if isinstance(node, Mapping):
+        tag = any(isinstance(value, str) and value == part for value in node.values())
+        return bool(rest) and (tag or _child(node, rest[0]) is not NO_INPUT)
+    return not isinstance(node, BaseModel)  # a scalar has no keys: what follows is a label
 
 
 def _child(node: object, part: int | str) -> object:
@@ -111,10 +122,6 @@ def _child(node: object, part: int | str) -> object:
     if isinstance(node, BaseModel) and isinstance(part, str) and part in type(node).model_fields:
         return getattr(node, part)
     return NO_INPUT
-
-
-def _has_keys(node: object) -> bool:
-    return isinstance(node, Mapping | BaseModel)
 
 
 def _by_shape(loc: Sequence[int | str]) -> tuple[str | int, ...]:
@@ -138,17 +145,19 @@ def invalid_input(
     field: str = "",
     named: Collection[str] = (),
     messages: Mapping[str, str] | None = None,
+    root: str = "input",
 ) -> InvalidInput:
     """pydantic's first error as :class:`InvalidInput` naming its path in ``data``.
 
-    ``field`` prefixes the path (where ``data`` sits in a larger request). The message drops
+    ``field`` prefixes the path (where ``data`` sits in a larger request); ``root`` names an
+    error of the whole input. ``named``: see :func:`input_path`. The message drops
     pydantic's ``Value error,`` prefix and carries the offending value when it is a scalar.
     ``messages`` overrides the wording per pydantic error type (formatted with the error's
     context, e.g. ``{tag}`` for ``union_tag_invalid``), for unions that stand for a domain word.
     """
     first = exc.errors()[0]
     parts = input_path(first["loc"], data, named=named)
-    path = field_path(field, *parts) or field or "input"
+    path = field_path(field, *parts) or root
     return InvalidInput(path, _message(first, messages or {}))
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
 
-from twinloop.contract import FrozenModel
+from twinloop.contract import FrozenModel, invalid_input
 from twinloop.errors import InvalidInput
 from twinloop.replication.anomaly.detector import detect_anomalies
 from twinloop.replication.anomaly.models import Anomaly, AnomalyPattern, AnomalySettings
@@ -69,9 +69,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def _read_patterns(path: Path) -> list[AnomalyPattern]:
     try:
         data = json.loads(path.read_text())
-        return TypeAdapter(list[AnomalyPattern]).validate_python(data)
-    except (json.JSONDecodeError, ValidationError) as exc:
+    except json.JSONDecodeError as exc:
         raise InvalidInput("patterns", f"{path} is not a JSON list of patterns: {exc}") from exc
+    try:
+        return TypeAdapter(list[AnomalyPattern]).validate_python(data)
+    except ValidationError as exc:
+        bad = invalid_input(exc, data, field="patterns")
+        raise InvalidInput(bad.field, f"{path}: {bad.message}") from exc
 
 
 def run(args: argparse.Namespace) -> int:

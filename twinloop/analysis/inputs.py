@@ -15,13 +15,11 @@ per-unit file. :func:`parse_ab_result` normalises, validates and checks the numb
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, get_args
 
 from pydantic import (
     AliasChoices,
-    BaseModel,
     ConfigDict,
     Field,
     ValidationError,
@@ -31,7 +29,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from twinloop.analysis.normalise import dotted, message_of, normalise
+from twinloop.analysis.normalise import normalise
+from twinloop.contract import ID_PATTERN, FrozenModel, invalid_input
 from twinloop.errors import InvalidInput
 from twinloop.sim.models import ModelProfile
 from twinloop.stats.inputs import FormData, MetricType, to_stats
@@ -41,7 +40,6 @@ MetricKind = Literal[
     "accuracy", "latency", "cost", "satisfaction", "conversion", "revenue", "custom"
 ]
 METRIC_KINDS: tuple[str, ...] = get_args(MetricKind)
-ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # the Store's id rule
 
 # Name fragments that reveal a metric's kind, checked in this order ("cost_per_conversion" is a
 # cost, "revenue_per_conversion" a revenue).
@@ -78,15 +76,21 @@ def infer_direction(name: str, kind: str) -> Direction:
     return "lower" if any(word in name.lower() for word in _LOWER_WORDS) else "higher"
 
 
+_FORM_ERRORS = {  # the variant-data union stands for the data form
+    "union_tag_invalid": "unknown data form {tag!r}",
+    "union_tag_not_found": (
+        "cannot tell the data form from its keys; give 'form' (binomial, continuous, …)"
+    ),
+}
+
+
 def infer_role(kind: str) -> Role:
     """Conversion and revenue decide a test; latency and cost guard it; the rest explain it."""
     return _ROLE_OF_KIND.get(kind, "secondary")
 
 
-class _Input(BaseModel):
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True
-    )
+class _Input(FrozenModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
 
 class VariantInfo(_Input):
@@ -245,12 +249,12 @@ def parse_ab_result(
         if not isinstance(data, Mapping):
             raise InvalidInput("result", f"must be a JSON object, got {type(data).__name__}")
         normalised = normalise(data)
-        names = [m.get("name") for m in normalised.get("metrics", ()) if isinstance(m, Mapping)]
         try:
             result = AbTestResult.model_validate(normalised, context={"normalised": True})
         except ValidationError as exc:
-            error = exc.errors()[0]
-            raise InvalidInput(dotted(error["loc"], names), message_of(error)) from None
+            raise invalid_input(
+                exc, normalised, named={"metrics"}, messages=_FORM_ERRORS, root="result"
+            ) from None
     check_result(result, raw_given=raw_given)
     return result
 

@@ -2,8 +2,8 @@
 
 Every knob carries its unit in its description. Rates are per day; the engine scales them to the
 step (hour or day). Validation happens here, once, so the engine can trust its input: a bad field
-raises ``pydantic.ValidationError`` whose location names it (``to_invalid_input`` turns that into
-our ``InvalidInput``).
+raises ``pydantic.ValidationError`` whose location names it (``twinloop.contract.invalid_input``
+turns that into our ``InvalidInput``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from twinloop.contract import FrozenModel
+from twinloop.contract import FrozenModel, invalid_input
 from twinloop.errors import InvalidInput
 
 ShockKind = Literal["surge", "seasonal_peak", "segment_mix_shift", "outage", "price_change"]
@@ -226,12 +226,8 @@ class BusinessEnvironment(FrozenModel):
 
 
 def to_invalid_input(exc: ValidationError, prefix: str = "") -> InvalidInput:
-    """Turn pydantic's first error into our InvalidInput with a dotted field path."""
-    first = exc.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"])
-    field = ".".join(p for p in (prefix, loc) if p) or prefix or "body"
-    message = first["msg"].removeprefix("Value error, ")
-    return InvalidInput(field, message)
+    """Deprecated: serve_apps still imports it; use :func:`twinloop.contract.invalid_input`."""
+    return invalid_input(exc, field=prefix)
 
 
 def parse_environment(data: object) -> BusinessEnvironment:
@@ -239,4 +235,4 @@ def parse_environment(data: object) -> BusinessEnvironment:
     try:
         return BusinessEnvironment.model_validate(data)
     except ValidationError as exc:
-        raise to_invalid_input(exc, "environment") from exc
+        raise invalid_input(exc, data, field="environment") from exc

@@ -84,6 +84,11 @@ def _model_kind(value: Any) -> str:
     return str(getattr(value, "type", "profile"))
 
 
+# The wording of a bad ``type`` for :func:`twinloop.contract.invalid_input`.
+MODEL_TYPE_ERRORS = {
+    "union_tag_invalid": "unknown model type {tag!r}; choose 'profile' or 'predictor'"
+}
+
 ModelSpec = Annotated[
     Annotated[ModelProfile, Tag("profile")] | Annotated[PredictorModel, Tag("predictor")],
     Discriminator(_model_kind),

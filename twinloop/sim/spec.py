@@ -7,10 +7,10 @@ from typing import Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from twinloop.contract import FrozenModel
+from twinloop.contract import FrozenModel, invalid_input
 from twinloop.errors import InvalidInput
-from twinloop.sim.environment import BusinessEnvironment, to_invalid_input
-from twinloop.sim.models import ModelProfile, ModelSpec
+from twinloop.sim.environment import BusinessEnvironment
+from twinloop.sim.models import MODEL_TYPE_ERRORS, ModelProfile, ModelSpec
 
 AllocationPolicy = Literal["fixed", "thompson"]
 
@@ -78,7 +78,7 @@ def parse_spec(data: object) -> SimulationSpec:
     try:
         return SimulationSpec.model_validate(data)
     except ValidationError as exc:
-        raise to_invalid_input(exc) from exc
+        raise invalid_input(exc, data, messages=MODEL_TYPE_ERRORS) from exc
 
 
 def require(condition: bool, field: str, message: str) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from twinloop.contract import FrozenModel
+from twinloop.contract import FrozenModel, invalid_input
 from twinloop.errors import InvalidInput, NotFound
 from twinloop.stats.corrections import adjust
 from twinloop.stats.inputs import (
@@ -95,26 +95,7 @@ def parse_spec(data: Mapping[str, Any]) -> CompareSpec:
     try:
         return CompareSpec.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        raise InvalidInput(_dotted(error["loc"]), error["msg"]) from None
-
-
-def _dotted(loc: Sequence[int | str]) -> str:
-    """pydantic's error location as ``metrics[0].variants.B.n``, without union-member labels."""
-    path = ""
-    after_union = False
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif "[" in part:  # 'tagged-union[...]', 'is-instance[...]': not a field
-            after_union = part.startswith("tagged-union")
-            continue
-        elif after_union:  # the discriminator value that follows a tagged union
-            after_union = False
-            continue
-        else:
-            path += f".{part}" if path else part
-    return path or "input"
+        raise invalid_input(exc, data) from None
 
 
 def _check_variants(variants: Sequence[VariantSpec]) -> tuple[str, list[str]]:

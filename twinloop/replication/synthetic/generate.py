@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from numpy.typing import NDArray
 from pydantic import Field, TypeAdapter, ValidationError
 
-from twinloop.contract import FrozenModel
+from twinloop.contract import FrozenModel, invalid_input
 from twinloop.errors import InvalidInput
 from twinloop.replication.findings import Finding
 from twinloop.replication.synthetic.copula import GaussianCopula, Marginal
@@ -96,8 +96,8 @@ def parse_edge_case(text: str, field: str = "edge_case") -> EdgeCase:
     try:
         return _EDGE_CASE.validate_python(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise InvalidInput(f"{field}.{err['loc'][-1]}", f"{text!r}: {err['msg']}") from None
+        err = invalid_input(exc, data, field=field)
+        raise InvalidInput(err.field, f"{text!r}: {err.message}") from None
 
 
 def synthesize(source: pa.Table, spec: SyntheticSpec) -> tuple[pa.Table, SyntheticResult]:

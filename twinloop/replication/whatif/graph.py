@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from twinloop.contract import FrozenModel
+from twinloop.contract import FrozenModel, invalid_input
 from twinloop.errors import InvalidInput
 from twinloop.replication.findings import Finding
 
@@ -97,9 +97,7 @@ def graph_from_json(data: object, field: str = "graph") -> CausalGraph:
     try:
         return CausalGraph.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        raise InvalidInput(f"{field}.{loc}" if loc else field, err["msg"]) from None
+        raise invalid_input(exc, data, field=field) from None
 
 
 def topological(graph: CausalGraph, field: str = "graph") -> list[str]:
