@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from twinloop.contract import FrozenModel
+from twinloop.contract import ID_PATTERN, FrozenModel
 from twinloop.errors import (
     CorruptDocument,
     InvalidInput,
@@ -54,7 +54,6 @@ __all__ = [
 # Kinds become SQL values and Redis key segments: a small charset keeps both trivially safe
 # (no ':', '{', '*' that would clash with key layout, hash tags or SCAN patterns).
 KIND_PATTERN: Final = re.compile(r"[a-z][a-z0-9_]{0,63}")
-ID_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 FIELD_PATTERN: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 MAX_DOC_BYTES: Final = 16 * 1024 * 1024  # one document; bigger payloads belong in Parquet files
 DEFAULT_MAX_HISTORY: Final = 100  # superseded versions kept per id; bounds a hot counter's growth

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 from numpy.typing import NDArray
 
+from twinloop.contract import SECONDS_PER_DAY
 from twinloop.sim.groundtruth import intent_probability, predictor_features, truth_tables
 from twinloop.sim.kpis import KpiRecorder, SimulationResult, SimulationSummary, StepKpis
 from twinloop.sim.models import ModelProfile, Predictor, PredictorModel, load_predictor
@@ -37,7 +38,6 @@ STREAMS = (
     "failure",
     "thompson",
 )
-SECONDS_PER_DAY = 86_400.0
 TWO32 = 4_294_967_296.0
 
 

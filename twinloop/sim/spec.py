@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from twinloop.contract import FrozenModel, invalid_input
+from twinloop.contract import HOURS_PER_DAY, FrozenModel, invalid_input
 from twinloop.errors import InvalidInput
 from twinloop.sim.environment import BusinessEnvironment
 from twinloop.sim.models import MODEL_TYPE_ERRORS, ModelProfile, ModelSpec
@@ -66,7 +66,7 @@ class SimulationSpec(FrozenModel):
 
     @property
     def steps_per_day(self) -> int:
-        return 24 if self.environment.step == "hour" else 1
+        return HOURS_PER_DAY if self.environment.step == "hour" else 1
 
     @property
     def n_steps(self) -> int:

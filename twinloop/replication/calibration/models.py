@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from twinloop.contract import FrozenModel
+from twinloop.contract import ID_FIELD_PATTERN, FrozenModel
 from twinloop.replication.findings import Finding
 from twinloop.sim.environment import BusinessEnvironment
 from twinloop.sim.models import ModelProfile
@@ -99,7 +99,7 @@ class CalibrationSettings(FrozenModel):
         default=None,
         min_length=1,
         max_length=128,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        pattern=ID_FIELD_PATTERN,
         description="Name and store id of the calibrated environment (<preset>-calibrated).",
     )
 
