@@ -63,7 +63,8 @@ from twinloop.config import Settings, load_settings
 from twinloop.contract import FrozenModel
 from twinloop.errors import InvalidInput
 from twinloop.sim.domains import DOMAINS
-from twinloop.stats.inputs import MetricSpec, VariantSpec
+from twinloop.stats.arms import prepare_arms
+from twinloop.stats.inputs import CompareSpec, MetricSpec, VariantSpec
 from twinloop.store import Store
 
 KIND = "analyses"
@@ -122,13 +123,13 @@ def analyze_failure(
         parse_ab_result(result, raw_given=raw_table is not None), raw_table, base_dir
     )
     parsed, meta = prepared.result, prepared.metrics
-    decision = decide(
-        prepared.variants,
-        prepared.specs,
-        config.statistics,
-        winner=parsed.winner,
-        loser=parsed.loser,
+    spec = CompareSpec(
+        variants=tuple(prepared.variants),
+        metrics=tuple(prepared.specs),
+        settings=config.statistics,
     )
+    arms = prepare_arms(spec, metric_path=lambda _, metric: f"metrics.{metric.name}")
+    decision = decide(arms, winner=parsed.winner, loser=parsed.loser)
     failures = failure_types(decision.comparisons, meta, config.failure_threshold)
     chains = metric_chains(failures, meta, decision.key_metric)
     segments = _segments(prepared, decision, failures, config)

@@ -33,6 +33,7 @@ from twinloop.analysis.normalise import normalise
 from twinloop.contract import ID_PATTERN, FrozenModel, invalid_input
 from twinloop.errors import InvalidInput
 from twinloop.sim.models import ModelProfile
+from twinloop.stats.arms import check_names
 from twinloop.stats.inputs import FormData, MetricType, to_stats
 from twinloop.stats.results import Direction, Role
 
@@ -262,15 +263,10 @@ def parse_ab_result(
 def check_result(result: AbTestResult, *, raw_given: bool = False) -> None:
     """Cross-field and numeric checks pydantic cannot make (InvalidInput naming the field)."""
     given = result.variant_names
-    for index, name in enumerate(given):
-        if given.index(name) != index:
-            raise InvalidInput(f"variants[{index}].name", f"duplicate variant {name!r}")
     has_raw = raw_given or result.raw is not None
     # With raw data only, the data name the variants (given ones are checked against them).
     names = [] if has_raw and not any(m.variants for m in result.metrics) else given
-    controls = [v.name for v in result.variants if v.control]
-    if len(controls) > 1 or (names and len(controls) != 1):
-        raise InvalidInput("variants", f"exactly one variant must be the control, got {controls}")
+    check_names(result.variants, control_required=bool(names))
     for field in ("winner", "loser"):
         value = getattr(result, field)
         if value is not None and names and value not in names:
@@ -286,26 +282,26 @@ def check_result(result: AbTestResult, *, raw_given: bool = False) -> None:
             if not has_raw:
                 raise InvalidInput(f"metrics.{metric.name}.variants", "no data and no raw data")
             continue
-        _check_variant_data(f"metrics.{metric.name}.variants", metric.variants, names, metric)
+        # Converted once, when the analyzer prepares the arms (twinloop.stats.arms).
+        _check_variant_data(f"metrics.{metric.name}.variants", metric.variants, names)
     if not result.metrics and not has_raw:
         raise InvalidInput("metrics", "no metrics and no raw data: nothing to analyse")
     for index, row in enumerate(result.segments):
         row_metric = result.metric(row.metric)
         if row_metric is None:
             raise InvalidInput(f"segments[{index}].metric", f"unknown metric {row.metric!r}")
-        _check_variant_data(f"segments[{index}].variants", row.variants, names, row_metric)
+        path = f"segments[{index}].variants"
+        _check_variant_data(path, row.variants, names)
+        for variant, value in row.variants.items():
+            to_stats(value, row_metric.metric_type, f"{path}.{variant}")
     for name in result.models:
         if names and name not in names:
             raise InvalidInput(f"models.{name}", f"not a variant; variants are {names}")
 
 
-def _check_variant_data(
-    path: str, data: Mapping[str, Any], names: Sequence[str], metric: MetricInput
-) -> None:
+def _check_variant_data(path: str, data: Mapping[str, Any], names: Sequence[str]) -> None:
     if names and set(data) != set(names):
         raise InvalidInput(path, f"has variants {sorted(data)}, the experiment has {sorted(names)}")
     for variant, value in data.items():
-        where = f"{path}.{variant}"
         if getattr(value, "form", None) == "raw" and not value.values:
-            raise InvalidInput(f"{where}.values", "is empty: no units")
-        to_stats(value, metric.metric_type, where)
+            raise InvalidInput(f"{path}.{variant}.values", "is empty: no units")
