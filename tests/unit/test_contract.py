@@ -39,7 +39,7 @@ class _Spec(FrozenModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
     metrics: list[_Metric]
-    primary_metrics: list[int] = []
+    primary_metrics: tuple[int, ...] = ()
 
 
 def _error(data: dict[str, Any], **kwargs: Any) -> InvalidInput:
