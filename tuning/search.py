@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from ray import tune
 
 from twinloop.contract import FrozenModel
@@ -43,10 +43,8 @@ class RetrainSearchSpec(FrozenModel):
     max_concurrent_trials: int = Field(default=2, ge=1, le=1_000)
 
 
-class RetrainSearchResult(BaseModel):
+class RetrainSearchResult(FrozenModel):
     """Every trial's score, best first (ties broken by name so the order is deterministic)."""
-
-    model_config = ConfigDict(frozen=True)
 
     spec: RetrainSearchSpec
     scores: list[RetrainScore]

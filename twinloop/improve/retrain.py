@@ -10,7 +10,7 @@ This is the objective Ray Tune maximises (``tuning/``); here it is plain Python.
 from __future__ import annotations
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from twinloop.config import Settings
 from twinloop.contract import FrozenModel
@@ -42,10 +42,8 @@ class RetrainConfig(FrozenModel):
     cost_per_call: float = Field(default=0.0, ge=0.0)
 
 
-class RetrainScore(BaseModel):
+class RetrainScore(FrozenModel):
     """How a trained variant fared against the champion in the twin."""
-
-    model_config = ConfigDict(frozen=True)
 
     config: RetrainConfig
     model: PredictorModel
