@@ -10,7 +10,10 @@ user's input*, keys joined by dots and list positions in brackets —
 pydantic's union-member labels (a discriminator value such as ``profile``, ``tagged-union[…]``,
 ``function-after[…]``) are not part of the user's input and are dropped: given the input, the
 location is walked through it and only keys and positions that exist there are kept (a missing
-key, the last part, is kept). Hand-written errors build their paths with :func:`field_path`.
+key, the last part, is kept). A list the user may give as an object keyed by name (the analyzer's
+``metrics``) is addressed by name: ``metrics.conversion.variants.B.n``. Hand-written errors build
+their paths with :func:`field_path`. The message is pydantic's without its ``Value error,``
+prefix, ending in ``, got <value>`` when the offending value is a scalar.
 """
 
 from __future__ import annotations
