@@ -9,8 +9,10 @@ and so are richer forms: variants with their planned allocation and which one is
 metrics with a kind, a direction and a role and per-variant data in any form the statistics
 engine takes (point, binomial, continuous, sums, ratio, covariate, raw values — the ``form`` key
 may be left out when the keys make it plain), business parameters, a segment breakdown, or a raw
-per-unit file. :func:`parse_ab_result` normalises, validates and checks the numbers, raising
-:class:`InvalidInput` with the dotted field (``metrics.conversion.variants.B.successes``).
+per-unit file. :func:`parse_ab_result` normalises, validates and checks the structure; the
+numbers are checked where each variant's data is converted, once, into the statistics engine's
+arms (:func:`twinloop.stats.arms.prepare_arms`). Both raise :class:`InvalidInput` with the dotted
+field (``metrics.conversion.variants.B.successes``).
 """
 
 from __future__ import annotations
@@ -75,14 +77,6 @@ def infer_direction(name: str, kind: str) -> Direction:
     if kind in ("latency", "cost"):
         return "lower"
     return "lower" if any(word in name.lower() for word in _LOWER_WORDS) else "higher"
-
-
-_FORM_ERRORS = {  # the variant-data union stands for the data form
-    "union_tag_invalid": "unknown data form {tag!r}",
-    "union_tag_not_found": (
-        "cannot tell the data form from its keys; give 'form' (binomial, continuous, …)"
-    ),
-}
 
 
 def infer_role(kind: str) -> Role:
@@ -235,6 +229,14 @@ class AbTestResult(_Input):
     def metric(self, name: str) -> MetricInput | None:
         """The metric called ``name``, if any."""
         return next((m for m in self.metrics if m.name == name), None)
+
+
+_FORM_ERRORS = {  # the variant-data union stands for the data form
+    "union_tag_invalid": "unknown data form {tag!r}",
+    "union_tag_not_found": (
+        "cannot tell the data form from its keys; give 'form' (binomial, continuous, …)"
+    ),
+}
 
 
 def parse_ab_result(
