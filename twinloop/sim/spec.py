@@ -8,7 +8,6 @@ from typing import Literal
 from pydantic import Field, ValidationError, model_validator
 
 from twinloop.contract import HOURS_PER_DAY, FrozenModel, invalid_input
-from twinloop.errors import InvalidInput
 from twinloop.sim.environment import BusinessEnvironment
 from twinloop.sim.models import MODEL_TYPE_ERRORS, ModelProfile, ModelSpec
 
@@ -79,9 +78,3 @@ def parse_spec(data: object) -> SimulationSpec:
         return SimulationSpec.model_validate(data)
     except ValidationError as exc:
         raise invalid_input(exc, data, messages=MODEL_TYPE_ERRORS) from exc
-
-
-def require(condition: bool, field: str, message: str) -> None:
-    """Raise InvalidInput(field, message) unless condition holds."""
-    if not condition:
-        raise InvalidInput(field, message)
