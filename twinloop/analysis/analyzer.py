@@ -50,7 +50,12 @@ from twinloop.analysis.patterns import (
     record,
     signature_tokens,
 )
-from twinloop.analysis.quality import QualityFinding, engine_findings, novelty
+from twinloop.analysis.quality import (
+    QualityFinding,
+    engine_findings,
+    excluded_dimensions,
+    novelty,
+)
 from twinloop.analysis.rawinput import RawInput, raw_input, read_table
 from twinloop.analysis.segments import (
     SegmentAnalysis,
@@ -134,6 +139,8 @@ def analyze_failure(
     chains = metric_chains(failures, meta, decision.key_metric)
     segments = _segments(prepared, decision, failures, config)
     quality = engine_findings(decision, config)
+    if prepared.raw is not None:
+        quality += excluded_dimensions(prepared.raw.excluded_dims)
     if prepared.raw is not None and prepared.raw.time is not None:
         quality += novelty(prepared.raw.table, prepared.raw.time, decision, failures, config)
     causes = rank_root_causes(segments, chains, quality, config.max_root_causes)

@@ -39,6 +39,8 @@ from twinloop.stats.sufficient import BinomialStats, SampleStats
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
+Direction = Literal["down", "up"]
+Baseline = Literal["median", "healthy_segments"]
 
 
 class SegmentFinding(BaseModel):
@@ -76,6 +78,11 @@ class SegmentAnalysis(BaseModel):
     dims: tuple[str, ...]
     n_leaves: int
     common_ratio: float = Field(description="typical loser/winner ratio shared by the leaves")
+    baseline: Baseline = Field(
+        default="median",
+        description="where the common ratio comes from: the unit-weighted median leaf, or the "
+        "healthy segments when the flaw holds the majority of units",
+    )
     findings: tuple[SegmentFinding, ...]
 
 
@@ -176,42 +183,106 @@ def analyse_segments(
     overall = float(s1[0].sum() / n[0].sum())
     winner_mean = np.where(n[0] > 0, s1[0] / np.maximum(n[0], 1.0), overall)
     loser_mean = s1[1] / np.maximum(n[1], 1.0)
-    ratio = _common_ratio(loser_mean[keep], winner_mean[keep], n[1][keep])
-    if not keep.any() or ratio is None:
+    median = _common_ratio(loser_mean[keep], winner_mean[keep], n[1][keep])
+    if not keep.any() or median is None:
         return None
-    dims = {
-        d: np.asarray(leaves.labels[j])[leaves.codes[keep, j]] for j, d in enumerate(leaves.dims)
-    }
-    s1 = np.maximum(s1, 0.0)  # rounding of shifted sums of non-negative values
-    table = LeafTable.derived(
-        dims,
-        numerator_actual=s1[1][keep],
-        numerator_expected=s1[0][keep] * ratio,
-        denominator_actual=n[1][keep],
-        denominator_expected=n[0][keep],
-    )
-    direction = "down" if metric.direction == "higher" else "up"
-    found = localize(table, settings.model_copy(update={"direction": direction}))
-    contribution = n[1] * (loser_mean - winner_mean)
-    excess = n[1] * (loser_mean - ratio * winner_mean)
-    total = float(contribution[keep].sum())
-    findings = [
-        _finding(leaves, metric, element, contribution, excess, total, keep, ratio)
-        for element in found.elements
-    ]
-    # The localizer's leaf noise model is fitted on few leaves; a finding must also hold up
-    # against the units' own spread (Welch) to be reported.
-    findings = [
-        f for f in findings if f is not None and f.p_value is not None and f.p_value < alpha
-    ]
+    search = _Search(leaves, metric, settings, keep, np.maximum(s1, 0.0), alpha)
+    adverse: Direction = "down" if metric.direction == "higher" else "up"
+    favourable: Direction = "up" if adverse == "down" else "down"
+    ratio, findings = median, search.findings(median, adverse)
+    baseline: Baseline = "median"
+    if not findings:
+        # The median leaf may sit inside a flawed *majority* (the loser is worse for 60% of
+        # the units): then the healthy part shows up as "better than common". Its own ratio
+        # is the baseline the flaw deviates from, and the flipped description is kept when it
+        # is no longer than the one it replaces (one healthy segment ↔ one flawed segment).
+        healthy = search.elements(median, favourable)
+        mask = search.covered(healthy)
+        if healthy and mask.any() and n[0][mask].sum() > 0:
+            flipped = float(
+                (s1[1][mask].sum() / n[1][mask].sum()) / (s1[0][mask].sum() / n[0][mask].sum())
+            )
+            found = search.findings(flipped, adverse)
+            if found and len(found) <= len(healthy):
+                ratio, findings, baseline = flipped, found, "healthy_segments"
     return SegmentAnalysis(
         metric=metric.name,
         source=source,
         dims=leaves.dims,
         n_leaves=int(keep.sum()),
         common_ratio=ratio,
+        baseline=baseline,
         findings=tuple(findings),
     )
+
+
+@dataclass(frozen=True, eq=False)
+class _Search:
+    """The localizer run on one metric's leaves against a given common ratio ``g``."""
+
+    leaves: Leaves
+    metric: MetricInput
+    settings: LocalizerSettings
+    keep: npt.NDArray[np.bool_]
+    s1: Floats  # 2 × leaves, Σx of winner and loser (clipped at 0)
+    alpha: float
+
+    def elements(self, ratio: float, direction: Direction) -> list[RootCauseElement]:
+        """Combinations whose loser deviates from ``ratio`` × winner in ``direction``."""
+        n, s1, keep = self.leaves.n, self.s1, self.keep
+        leaves = self.leaves
+        dims = {
+            d: np.asarray(leaves.labels[j])[leaves.codes[keep, j]]
+            for j, d in enumerate(leaves.dims)
+        }
+        table = LeafTable.derived(
+            dims,
+            numerator_actual=s1[1][keep],
+            numerator_expected=s1[0][keep] * ratio,
+            denominator_actual=n[1][keep],
+            denominator_expected=n[0][keep],
+        )
+        found = localize(table, self.settings.model_copy(update={"direction": direction}))
+        return list(found.elements)
+
+    def covered(self, elements: Sequence[RootCauseElement]) -> npt.NDArray[np.bool_]:
+        """Leaves (kept ones) inside any of ``elements``."""
+        mask = np.zeros(self.keep.shape[0], dtype=bool)
+        for element in elements:
+            mask |= _inside(self.leaves, element, self.keep) & self.keep
+        return mask
+
+    def findings(self, ratio: float, direction: Direction) -> list[SegmentFinding]:
+        """Adverse combinations against ``ratio`` that also pass the units' own Welch test."""
+        n, keep = self.leaves.n, self.keep
+        winner_mean = np.where(n[0] > 0, self.s1[0] / np.maximum(n[0], 1.0), 0.0)
+        loser_mean = self.s1[1] / np.maximum(n[1], 1.0)
+        contribution = n[1] * (loser_mean - winner_mean)
+        excess = n[1] * (loser_mean - ratio * winner_mean)
+        total = float(contribution[keep].sum())
+        made = [
+            _finding(self.leaves, self.metric, e, contribution, excess, total, keep, ratio)
+            for e in self.elements(ratio, direction)
+        ]
+        # The localizer's leaf noise model is fitted on few leaves; a finding must also hold
+        # up against the units' own spread (Welch) to be reported.
+        return [
+            f for f in made if f is not None and f.p_value is not None and f.p_value < self.alpha
+        ]
+
+
+def _inside(
+    leaves: Leaves, element: RootCauseElement, keep: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.bool_]:
+    """Leaves inside ``element`` (all False when it names a value the leaves do not have)."""
+    inside = keep.copy()
+    for dim, value in element.element.items():
+        j = leaves.dims.index(dim)
+        labels = leaves.labels[j]
+        if value not in labels:
+            return np.zeros_like(keep)
+        inside &= leaves.codes[:, j] == labels.index(value)
+    return inside
 
 
 def _common_ratio(loser: Floats, winner: Floats, weight: Floats) -> float | None:
@@ -236,13 +307,11 @@ def _finding(
     keep: npt.NDArray[np.bool_],
     ratio: float,
 ) -> SegmentFinding | None:
-    inside = keep.copy()
-    for dim, value in element.element.items():
-        j = leaves.dims.index(dim)
-        labels = leaves.labels[j]
-        if value not in labels:
-            return None
-        inside &= leaves.codes[:, j] == labels.index(value)
+    if any(
+        value not in leaves.labels[leaves.dims.index(dim)] for dim, value in element.element.items()
+    ):
+        return None
+    inside = _inside(leaves, element, keep)
     outside = keep & ~inside
     win_in, lose_in = _group(leaves, inside, 0), _group(leaves, inside, 1)
     win_out, lose_out = _group(leaves, outside, 0), _group(leaves, outside, 1)

@@ -128,6 +128,10 @@ class AnomalyDetector:
         self._recent_points: deque[tuple[float, float]] = deque(maxlen=4 * s.confirm)
         self._event: _Event | None = None
         self._done: list[Anomaly] = []
+        # The last point's two channels before weighting (novelty, context −log10 p): the
+        # score is a fixed function of them, so model selection (bench.anomaly_cv) can try
+        # weightings, cooldowns and floors without re-running the detector.
+        self.evidence: tuple[float, float] = (0.0, 0.0)
 
     # -- the per-point step -------------------------------------------------------------
 
@@ -180,6 +184,7 @@ class AnomalyDetector:
         )
         surprise, deviation = self._context(seconds, x)
         context = s.score_scale * max(0.0, surprise - s.surprise_floor) if scoring else 0.0
+        self.evidence = (novelty, surprise if scoring else 0.0)
         # Early on every value is a little new: evidence ramps up over the learning period.
         raw = max(novelty, context) * min(1.0, self._n / s.learning)
         channel: Channel = (
