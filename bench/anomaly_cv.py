@@ -31,6 +31,7 @@ import itertools
 import json
 import sys
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,20 +41,24 @@ import numpy.typing as npt
 from bench.anomaly import DEFAULT_DATA
 from bench.nab import PROFILE_NAMES, PROFILES, NabProfile, _threshold_events, normalized_score
 from bench.nab_corpus import NabFile, load_corpus
-from twinloop.replication.anomaly.detector import AnomalyDetector
+from twinloop.replication.anomaly.detector import USUAL_MIN, AnomalyDetector
 from twinloop.replication.anomaly.models import AnomalySettings
+from twinloop.replication.anomaly.streaming import SortedWindow
 
 FloatArray = npt.NDArray[np.float64]
 OFF = 1e9  # a context floor no surprise reaches: the context channel switched off
 # Knobs that change what the detector computes (one run over the corpus each).
-DETECTOR_GRID = {"history": (1000, 2000, 4000, 8000), "neighbours": (3, 5, 10)}
-# Knobs applied to the recorded evidence (no re-run).
-SCORING_GRID = {
-    "surprise_floor": (5.0, 7.0, 9.0, OFF),
-    "score_scale": (0.01, 0.02, 0.04),
-    "cooldown": (30, 60, 120),
-    "learning": (375, 750, 1500),
-}
+DETECTOR_GRID = {"history": (2000, 4000, 8000), "neighbours": (5, 10)}
+# Knobs applied to the recorded evidence (no re-run). The context channel as (surprise_floor,
+# score_scale): on with two weights, or off; the usual level as (usual_quantile,
+# usual_window): none, or a high quantile of the last 1000 or 4000 raw values.
+CONTEXT_GRID = ((7.0, 0.02), (7.0, 0.01), (OFF, 0.02))
+LEARNING_GRID = (750, 1500, 3000)
+COOLDOWN_GRID = (60, 120)
+USUAL_GRID: tuple[tuple[float | None, int], ...] = (
+    (None, 4000),
+    *((q, w) for w in (1000, 4000) for q in (0.98, 0.99, 0.995)),
+)
 DEFAULT = AnomalySettings()
 
 
@@ -67,12 +72,34 @@ class Candidate:
     score_scale: float
     cooldown: int
     learning: int
+    usual_quantile: float | None
+    usual_window: int
 
     def label(self) -> str:
         floor = "off" if self.surprise_floor >= OFF else f"{self.surprise_floor:g}"
+        usual = (
+            "none"
+            if self.usual_quantile is None
+            else (f"q{self.usual_quantile:g}/{self.usual_window}")
+        )
         return (
-            f"history={self.history} neighbours={self.neighbours} floor={floor} "
-            f"scale={self.score_scale:g} cooldown={self.cooldown} learning={self.learning}"
+            f"history={self.history} neighbours={self.neighbours} context={floor}"
+            f"{'' if floor == 'off' else f'×{self.score_scale:g}'} learning={self.learning} "
+            f"cooldown={self.cooldown} usual={usual}"
+        )
+
+    def settings(self) -> AnomalySettings:
+        """The detector settings this candidate stands for."""
+        return AnomalySettings(
+            history=self.history,
+            neighbours=self.neighbours,
+            surprise_floor=self.surprise_floor,
+            score_scale=self.score_scale,
+            cooldown=self.cooldown,
+            learning=self.learning,
+            usual_quantile=self.usual_quantile,
+            usual_window=self.usual_window,
+            timestamp_order="row_order",
         )
 
 
@@ -82,12 +109,8 @@ def category(key: str) -> str:
 
 def evidence(nab_file: NabFile, history: int, neighbours: int, cache: Path) -> FloatArray:
     """(n, 2) novelty and context surprise per point, from the cache or one detector run."""
-    settings = AnomalySettings(
-        history=history, neighbours=neighbours, timestamp_order="row_order"
-    )
-    digest = hashlib.sha256(
-        (settings.model_dump_json() + nab_file.key).encode()
-    ).hexdigest()[:16]
+    settings = AnomalySettings(history=history, neighbours=neighbours, timestamp_order="row_order")
+    digest = hashlib.sha256((settings.model_dump_json() + nab_file.key).encode()).hexdigest()[:16]
     path = cache / f"{digest}.npy"
     if path.is_file():
         cached: FloatArray = np.load(path)
@@ -103,12 +126,32 @@ def evidence(nab_file: NabFile, history: int, neighbours: int, cache: Path) -> F
     return out
 
 
-def scores_from(ev: FloatArray, c: Candidate) -> FloatArray:
-    """The detector's score stream for candidate ``c`` (the formula of ``AnomalyDetector``)."""
-    n = ev.shape[0]
+def raw_evidence(ev: FloatArray, c: Candidate) -> FloatArray:
+    """The detector's raw evidence (context weighted, ramped) before the usual level."""
     context = c.score_scale * np.maximum(0.0, ev[:, 1] - c.surprise_floor)
-    ramp = np.minimum(1.0, np.arange(n) / c.learning)
-    raw = np.maximum(ev[:, 0], context) * ramp
+    ramp = np.minimum(1.0, np.arange(ev.shape[0]) / c.learning)
+    raw: FloatArray = np.maximum(ev[:, 0], context) * ramp
+    return raw
+
+
+def usual_levels(raw: FloatArray, window: int, quantiles: Sequence[float]) -> FloatArray:
+    """Per point, each quantile of the previous ``window`` raw values (0 before USUAL_MIN).
+
+    The detector's own ``SortedWindow``, so the floats are the detector's.
+    """
+    kept = SortedWindow(window)
+    out = np.zeros((raw.shape[0], len(quantiles)))
+    for i, value in enumerate(raw.tolist()):
+        if len(kept) >= USUAL_MIN:
+            out[i] = [kept.quantile(q) for q in quantiles]
+        kept.add(value)
+    return out
+
+
+def scores_from(raw: FloatArray, usual: FloatArray | None, c: Candidate) -> FloatArray:
+    """The detector's score stream for candidate ``c`` (the formula of ``AnomalyDetector``)."""
+    if usual is not None:
+        raw = np.maximum(0.0, raw - usual)
     if c.cooldown:
         padded = np.r_[np.full(c.cooldown, -np.inf), raw]
         windows = np.lib.stride_tricks.sliding_window_view(padded[:-1], c.cooldown)
@@ -119,6 +162,36 @@ def scores_from(ev: FloatArray, c: Candidate) -> FloatArray:
         out = raw
     scores: FloatArray = out / (out + c.score_scale)
     return scores
+
+
+def candidate_streams(
+    runs: dict[tuple[int, int], list[FloatArray]],
+) -> Iterator[tuple[Candidate, list[FloatArray]]]:
+    """Every candidate of the grid with its score streams (the usual levels computed once)."""
+    quantiles = sorted({q for q, _ in USUAL_GRID if q is not None})
+    for (history, neighbours), evs in runs.items():
+        for (floor, scale), learning in itertools.product(CONTEXT_GRID, LEARNING_GRID):
+            base = Candidate(history, neighbours, floor, scale, 0, learning, None, 4000)
+            raws = [raw_evidence(ev, base) for ev in evs]
+            levels: dict[int, list[FloatArray]] = {}
+            for quantile, window in USUAL_GRID:
+                if quantile is not None and window not in levels:
+                    levels[window] = [usual_levels(r, window, quantiles) for r in raws]
+                for cooldown in COOLDOWN_GRID:
+                    c = Candidate(
+                        history, neighbours, floor, scale, cooldown, learning, quantile, window
+                    )
+                    if quantile is None:
+                        yield c, [scores_from(r, None, c) for r in raws]
+                        continue
+                    k = quantiles.index(quantile)
+                    yield (
+                        c,
+                        [
+                            scores_from(r, u[:, k], c)
+                            for r, u in zip(raws, levels[window], strict=True)
+                        ],
+                    )
 
 
 @dataclass(frozen=True)
@@ -158,16 +231,16 @@ class Evaluation:
     fold_raw: dict[str, float]  # held-out raw score per category
 
 
-def evaluate(
-    files: list[NabFile], streams: list[FloatArray], profile: NabProfile
-) -> Evaluation:
+def evaluate(files: list[NabFile], streams: list[FloatArray], profile: NabProfile) -> Evaluation:
     events = []
     for f, s in zip(files, streams, strict=True):
         es, ed = _threshold_events(s, f.windows, profile)
         events.append(Events(es, ed, len(f.windows)))
     total_windows = sum(e.n_windows for e in events)
     theta = best_threshold(events, profile)
-    in_sample = normalized_score(sum(raw_at(e, theta, profile) for e in events), total_windows, profile)
+    in_sample = normalized_score(
+        sum(raw_at(e, theta, profile) for e in events), total_windows, profile
+    )
     fold_train: dict[str, float] = {}
     fold_raw: dict[str, float] = {}
     for cat in sorted({category(f.key) for f in files}):
@@ -182,24 +255,23 @@ def evaluate(
     return Evaluation(in_sample, cv, fold_train, fold_raw)
 
 
-def candidates() -> list[Candidate]:
-    grid = itertools.product(*DETECTOR_GRID.values(), *SCORING_GRID.values())
-    return [Candidate(*values) for values in grid]
-
-
-def default_candidate() -> Candidate:
+def candidate_of(s: AnomalySettings) -> Candidate:
     return Candidate(
-        DEFAULT.history,
-        DEFAULT.neighbours,
-        DEFAULT.surprise_floor,
-        DEFAULT.score_scale,
-        DEFAULT.cooldown,
-        DEFAULT.learning,
+        s.history,
+        s.neighbours,
+        s.surprise_floor,
+        s.score_scale,
+        s.cooldown,
+        s.learning,
+        s.usual_quantile,
+        s.usual_window,
     )
 
 
-def nested(results: dict[Candidate, Evaluation], n_windows: int, profile: NabProfile) -> tuple[float, dict[str, Candidate]]:
-    """Candidate and θ chosen on the training categories of each fold, scored on the held-out one."""
+def nested(
+    results: dict[Candidate, Evaluation], n_windows: int, profile: NabProfile
+) -> tuple[float, dict[str, Candidate]]:
+    """Candidate and θ chosen on the training categories of each fold, scored on the held-out."""
     some = next(iter(results.values()))
     raw = 0.0
     chosen: dict[str, Candidate] = {}
@@ -222,14 +294,22 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict[tuple[int, int], list[FloatArray]] = {}
     for history, neighbours in itertools.product(*DETECTOR_GRID.values()):
         runs[history, neighbours] = [evidence(f, history, neighbours, args.cache) for f in files]
-        print(f"evidence history={history} neighbours={neighbours}: "
-              f"{time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+        print(
+            f"evidence history={history} neighbours={neighbours}: "
+            f"{time.perf_counter() - start:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
     standard = PROFILES["standard"]
     results: dict[Candidate, Evaluation] = {}
-    for c in candidates():
-        streams = [scores_from(ev, c) for ev in runs[c.history, c.neighbours]]
+    kept: dict[Candidate, list[FloatArray]] = {}
+    default = candidate_of(DEFAULT)
+    for c, streams in candidate_streams(runs):
         results[c] = evaluate(files, streams, standard)
-    default = default_candidate()
+        if c == default or not kept or results[c].cv > max(results[k].cv for k in kept):
+            kept = {k: v for k, v in kept.items() if k == default}
+            kept[c] = streams
+    print(f"{len(results)} candidates scored: {time.perf_counter() - start:.0f} s", file=sys.stderr)
     ranked = sorted(results, key=lambda c: (-results[c].cv, c != default))
     best = ranked[0]
     nested_score, chosen = nested(results, n_windows, standard)
@@ -245,20 +325,33 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {c.label()}{mark} | {results[c].in_sample:.1f} | {results[c].cv:.1f} |")
     if default in results and default not in ranked[: args.top]:
         rank = ranked.index(default) + 1
-        lines.append(f"| {default.label()} (current default, rank {rank}) | "
-                     f"{results[default].in_sample:.1f} | {results[default].cv:.1f} |")
-    lines += ["", f"nested CV (candidate and θ chosen without the held-out category): {nested_score:.1f}"]
+        lines.append(
+            f"| {default.label()} (current default, rank {rank}) | "
+            f"{results[default].in_sample:.1f} | {results[default].cv:.1f} |"
+        )
+    lines += [
+        "",
+        f"nested CV (candidate and θ chosen without the held-out category): {nested_score:.1f}",
+    ]
     for cat, c in chosen.items():
         lines.append(f"  fold {cat}: {c.label()}")
     lines += ["", f"best by CV: {best.label()}"]
-    streams = [scores_from(ev, best) for ev in runs[best.history, best.neighbours]]
-    for name in PROFILE_NAMES:
-        e = evaluate(files, streams, PROFILES[name])
-        lines.append(f"  {name}: in-sample {e.in_sample:.1f}, CV {e.cv:.1f}")
-    d_streams = [scores_from(ev, default) for ev in runs[default.history, default.neighbours]]
-    for name in PROFILE_NAMES:
-        e = evaluate(files, d_streams, PROFILES[name])
-        lines.append(f"  current default {name}: in-sample {e.in_sample:.1f}, CV {e.cv:.1f}")
+    for who, c in (("best by CV", best), ("current default", default)):
+        if c not in kept:
+            continue
+        for name in PROFILE_NAMES:
+            e = evaluate(files, kept[c], PROFILES[name])
+            theta = best_threshold(
+                [
+                    Events(*_threshold_events(s, f.windows, PROFILES[name]), len(f.windows))
+                    for f, s in zip(files, kept[c], strict=True)
+                ],
+                PROFILES[name],
+            )
+            lines.append(
+                f"  {who} {name}: in-sample {e.in_sample:.1f}, CV {e.cv:.1f}, "
+                f"θ on all series {theta:.4f}"
+            )
     lines.append(f"\n{time.perf_counter() - start:.0f} s")
     print("\n".join(lines))
     json.dump(

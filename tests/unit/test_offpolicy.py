@@ -4,6 +4,7 @@ the truth in ≈95% of seeds, IPS is unbiased, closed forms hold, bad logs and p
 from __future__ import annotations
 
 import json
+import runpy
 from pathlib import Path
 
 import numpy as np
@@ -250,3 +251,24 @@ def test_cli_prints_the_three_estimates(bandit: Bandit, tmp_path: Path, capsys) 
     assert err.startswith("twinloop offpolicy: error: reward: column 'y' not found")
     assert main(["offpolicy", str(logs), "--policy", str(policy), "--level", "1.5"]) == 2
     assert "level:" in capsys.readouterr().err
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples" / "offpolicy"
+
+
+@pytest.mark.parametrize(
+    ("name", "extra"),
+    [("new-ranker", ["--features", "age,tenure_years,mobile"]), ("sports-on-mobile", [])],
+)
+def test_docs_examples_print_their_stored_output(
+    name: str, extra: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """make_logs.py's logs and the example policies print exactly docs/examples/offpolicy/*.out."""
+    logs = tmp_path / "clicks.parquet"
+    runpy.run_path(str(EXAMPLES / "make_logs.py"), run_name="not_main")["main"](logs)
+    made = capsys.readouterr().out
+    assert "true click rates: new-ranker 0.2092, sports-on-mobile 0.3281" in made
+    args = ["offpolicy", str(logs), "--policy", str(EXAMPLES / f"{name}.json"),
+            "--action-column", "module", "--reward-column", "clicked", *extra]  # fmt: skip
+    assert main(args) == 0
+    assert capsys.readouterr().out == (EXAMPLES / f"{name}.out").read_text()

@@ -193,18 +193,20 @@ def analyse_segments(
     baseline: Baseline = "median"
     if not findings:
         # The median leaf may sit inside a flawed *majority* (the loser is worse for 60% of
-        # the units): then the healthy part shows up as "better than common". Its own ratio
-        # is the baseline the flaw deviates from, and the flipped description is kept when it
-        # is no longer than the one it replaces (one healthy segment ↔ one flawed segment).
-        healthy = search.elements(median, favourable)
-        mask = search.covered(healthy)
-        if healthy and mask.any() and n[0][mask].sum() > 0:
-            flipped = float(
-                (s1[1][mask].sum() / n[1][mask].sum()) / (s1[0][mask].sum() / n[0][mask].sum())
-            )
-            found = search.findings(flipped, adverse)
-            if found and len(found) <= len(healthy):
-                ratio, findings, baseline = flipped, found, "healthy_segments"
+        # the units), or on the fence at 50%: then the healthy part is "better than common".
+        # It is searched against the median, then against a leaf well inside the adverse side
+        # (the unit-weighted quartile), where a flawed group of 50–80% of the units sits. The
+        # healthy part's own ratio is the baseline the flaw deviates from; the flipped
+        # description is kept when it is no longer than the healthy one it replaces (one
+        # healthy segment ↔ one flawed segment).
+        quartile = 0.25 if adverse == "down" else 0.75
+        lower = _common_ratio(loser_mean[keep], winner_mean[keep], n[1][keep], quartile)
+        for start in (median, lower):
+            flip = _flip(search, start, adverse, favourable, n, s1)
+            if flip is not None:
+                ratio, findings = flip
+                baseline = "healthy_segments"
+                break
     return SegmentAnalysis(
         metric=metric.name,
         source=source,
@@ -285,15 +287,48 @@ def _inside(
     return inside
 
 
-def _common_ratio(loser: Floats, winner: Floats, weight: Floats) -> float | None:
-    """Unit-weighted median of loser/winner over leaves with a positive winner mean."""
+def _flip(
+    search: _Search,
+    start: float | None,
+    adverse: Direction,
+    favourable: Direction,
+    n: Floats,
+    s1: Floats,
+) -> tuple[float, list[SegmentFinding]] | None:
+    """(healthy ratio, adverse findings against it) when a healthy part stands out from
+    ``start`` and the flaw it implies is described no longer; else None."""
+    if start is None:
+        return None
+    healthy = search.elements(start, favourable)
+    flipped = _pooled_ratio(n, s1, search.covered(healthy))
+    if not healthy or flipped is None:
+        return None
+    found = search.findings(flipped, adverse)
+    if found and len(found) <= len(healthy):
+        return flipped, found
+    return None
+
+
+def _pooled_ratio(n: Floats, s1: Floats, mask: npt.NDArray[np.bool_]) -> float | None:
+    """Loser mean / winner mean over the leaves in ``mask`` (None when undefined)."""
+    if not mask.any() or n[0][mask].sum() == 0 or n[1][mask].sum() == 0 or s1[0][mask].sum() <= 0:
+        return None
+    loser = s1[1][mask].sum() / n[1][mask].sum()
+    return float(loser / (s1[0][mask].sum() / n[0][mask].sum()))
+
+
+def _common_ratio(
+    loser: Floats, winner: Floats, weight: Floats, quantile: float = 0.5
+) -> float | None:
+    """Unit-weighted median (or ``quantile``) of loser/winner over leaves with a positive
+    winner mean."""
     usable = (winner > 0) & (weight > 0)
     if not usable.any():
         return None
     ratios, weights = loser[usable] / winner[usable], weight[usable]
     order = np.argsort(ratios, kind="stable")
     cumulative = np.cumsum(weights[order])
-    middle = int(np.searchsorted(cumulative, 0.5 * cumulative[-1]))
+    middle = int(np.searchsorted(cumulative, quantile * cumulative[-1]))
     return float(ratios[order][middle])
 
 

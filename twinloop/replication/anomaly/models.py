@@ -43,6 +43,16 @@ class AnomalySettings(BaseModel):
     cooldown: int = Field(
         default=60, ge=0, description="points after a score in which weaker scores are zeroed"
     )
+    usual_quantile: float | None = Field(
+        default=None,
+        gt=0,
+        lt=1,
+        description="evidence counts only above this quantile of the last usual_window raw "
+        "values (what is usually new in this series is not news); None = no such baseline",
+    )
+    usual_window: int = Field(
+        default=4000, ge=50, description="raw values the usual_quantile is taken over"
+    )
     score_scale: float = Field(
         default=0.02, gt=0, description="raw evidence that maps to score 0.5 (fraction of range)"
     )
