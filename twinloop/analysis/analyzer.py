@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
+from twinloop.analysis.armsums import breakdown_leaves, raw_leaves
 from twinloop.analysis.causes import RootCause, rank_root_causes
 from twinloop.analysis.cells import CellSums, cell_sums, check_binary, is_binary
 from twinloop.analysis.cells import metric_spec as cell_metric_spec
@@ -57,12 +58,7 @@ from twinloop.analysis.quality import (
     novelty,
 )
 from twinloop.analysis.rawinput import RawInput, raw_input, read_table
-from twinloop.analysis.segments import (
-    SegmentAnalysis,
-    analyse_segments,
-    breakdown_leaves,
-    raw_leaves,
-)
+from twinloop.analysis.segments import SegmentAnalysis, analyse_segments
 from twinloop.analysis.settings import AnalyzerSettings, SeverityLevel
 from twinloop.config import Settings, load_settings
 from twinloop.errors import InvalidInput

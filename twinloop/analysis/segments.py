@@ -1,13 +1,19 @@
 """Segment root causes: the dimension-value combinations where the loser loses more than elsewhere.
 
-Per metric, units are grouped into *leaves* (one per full combination of the segment columns)
-with the winner's and the loser's count, Σx and Σx² in each — from the cells of raw rows
-(:mod:`twinloop.analysis.cells`) or from a segment breakdown. The question asked of the localizer
-(:mod:`twinloop.analysis.localizer.localize`) is *where the loser's effect differs from its common
-effect*: a loss spread evenly over every segment (a slower model is slower for everyone) is not
-a segment cause. So the expected loser value of a leaf is the winner's mean there times the
-common ratio ``g`` — the unit-weighted median over leaves of loser mean / winner mean — and the
-localizer searches, in the adverse direction only, for the combinations that deviate from it.
+Per metric, the winner's and loser's sums per *leaf* (:mod:`twinloop.analysis.armsums`) go to
+the localizer (:mod:`twinloop.analysis.localizer.localize`), which is asked *where the loser's
+effect differs from its common effect*: a loss spread evenly over every segment (a slower model
+is slower for everyone) is not a segment cause. So the expected loser value of a leaf is the
+winner's mean there times the common ratio ``g`` — the unit-weighted median over leaves of
+loser mean / winner mean — and the localizer searches, in the adverse direction only, for the
+combinations that deviate from it.
+
+The median is a leaf of the majority. When the flaw holds most of the units (worse only for
+``plan=free``, 60% of them) the median *is* the flawed ratio and nothing falls short of it; then
+the *healthy* part stands out in the favourable direction (searched from the median, then from
+the adverse quartile, where a 50–80% flaw sits), its pooled ratio becomes ``g`` and the adverse
+search is repeated against it (``baseline="healthy_segments"``). The flipped description is
+kept only when it is no longer than the healthy one (one healthy segment ↔ one flawed one).
 
 Each combination found is reported with its own numbers: winner and loser means inside and
 outside it, its share of the total loss ``Σ n_loser·(mean_loser - mean_winner)``, its *excess
@@ -28,17 +34,14 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
-from twinloop.analysis.cells import CellIndex, CellSums
-from twinloop.analysis.inputs import MetricInput, SegmentRow
+from twinloop.analysis.armsums import Leaves
+from twinloop.analysis.inputs import MetricInput
 from twinloop.analysis.localizer.leaves import LeafTable
 from twinloop.analysis.localizer.localize import localize
 from twinloop.analysis.localizer.models import LocalizerSettings, RootCauseElement
-from twinloop.errors import InvalidInput
-from twinloop.stats.inputs import PointData, to_stats
-from twinloop.stats.sufficient import BinomialStats, SampleStats
 
 Floats = npt.NDArray[np.float64]
-Ints = npt.NDArray[np.int64]
+Mask = npt.NDArray[np.bool_]
 Direction = Literal["down", "up"]
 Baseline = Literal["median", "healthy_segments"]
 
@@ -86,87 +89,6 @@ class SegmentAnalysis(BaseModel):
     findings: tuple[SegmentFinding, ...]
 
 
-@dataclass(frozen=True, eq=False)
-class Leaves:
-    """Winner (row 0) and loser (row 1) count, Σ(x - shift) and Σ(x - shift)² per leaf."""
-
-    dims: tuple[str, ...]
-    labels: tuple[tuple[str, ...], ...]
-    codes: Ints  # leaves × dims, indexes labels
-    n: Floats  # 2 × leaves
-    s1: Floats
-    s2: Floats
-    shift: float = 0.0
-
-    def total(self, arm: int) -> Floats:
-        """Σx per leaf of one arm (unshifted)."""
-        total: Floats = self.s1[arm] + self.shift * self.n[arm]
-        return total
-
-
-def raw_leaves(index: CellIndex, sums: CellSums, winner: str, loser: str) -> Leaves | None:
-    """The winner's and loser's columns of a metric's cells; None without segment columns."""
-    if not index.dims:
-        return None
-    cols = [index.variants.index(winner), index.variants.index(loser)]
-    return Leaves(
-        index.dims,
-        index.labels,
-        index.leaf_codes,
-        sums.n[:, cols].T.copy(),
-        sums.s1[:, cols].T.copy(),
-        sums.s2[:, cols].T.copy(),
-        sums.shift,
-    )
-
-
-def breakdown_leaves(
-    rows: Sequence[tuple[int, SegmentRow]], metric: MetricInput, winner: str, loser: str
-) -> Leaves:
-    """Leaves of one metric from segment-breakdown rows (index in the input, row)."""
-    dims = tuple(sorted(rows[0][1].segment))
-    values: list[list[float]] = []
-    keys: list[list[str]] = []
-    for index, row in rows:
-        if tuple(sorted(row.segment)) != dims:
-            raise InvalidInput(
-                f"segments[{index}].segment",
-                f"has dimensions {sorted(row.segment)}, other rows of {metric.name!r} have "
-                f"{list(dims)}",
-            )
-        keys.append([row.segment[d] for d in dims])
-        sums: list[float] = []
-        for variant in (winner, loser):
-            sums.extend(_sums(row.variants[variant], f"segments[{index}].variants.{variant}"))
-        values.append(sums)
-    table: Floats = np.asarray(values, dtype=np.float64)  # rows × (n, s1, s2) × 2
-    labels: list[tuple[str, ...]] = []
-    codes = np.empty((len(keys), len(dims)), dtype=np.int64)
-    for j in range(len(dims)):
-        uniq, inverse = np.unique(np.asarray([k[j] for k in keys]), return_inverse=True)
-        labels.append(tuple(str(u) for u in uniq))
-        codes[:, j] = inverse.ravel()
-    return Leaves(
-        dims,
-        tuple(labels),
-        codes,
-        table[:, [0, 3]].T.copy(),
-        table[:, [1, 4]].T.copy(),
-        table[:, [2, 5]].T.copy(),
-    )
-
-
-def _sums(data: object, field: str) -> tuple[float, float, float]:
-    stats = to_stats(data, "auto", field)  # type: ignore[arg-type]
-    if isinstance(stats, PointData):  # no unit count: one pseudo-unit
-        return 1.0, stats.value, stats.value**2
-    if isinstance(stats, BinomialStats):
-        return float(stats.n), float(stats.successes), float(stats.successes)
-    if isinstance(stats, SampleStats):
-        return float(stats.n), float(stats.sum), float(stats.sum_sq)
-    raise InvalidInput(field, "segment rows take binomial, continuous, sums, point or raw data")
-
-
 def analyse_segments(
     leaves: Leaves,
     metric: MetricInput,
@@ -186,7 +108,8 @@ def analyse_segments(
     median = _common_ratio(loser_mean[keep], winner_mean[keep], n[1][keep])
     if not keep.any() or median is None:
         return None
-    search = _Search(leaves, metric, settings, keep, np.maximum(s1, 0.0), alpha)
+    means = np.stack([winner_mean, loser_mean])
+    search = _Search(leaves, metric, settings, keep, np.maximum(s1, 0.0), means, alpha)
     adverse: Direction = "down" if metric.direction == "higher" else "up"
     favourable: Direction = "up" if adverse == "down" else "down"
     ratio, findings = median, search.findings(median, adverse)
@@ -227,12 +150,12 @@ class _Search:
     settings: LocalizerSettings
     keep: npt.NDArray[np.bool_]
     s1: Floats  # 2 × leaves, Σx of winner and loser (clipped at 0)
+    means: Floats  # 2 × leaves, winner mean (the overall one where it has no units), loser mean
     alpha: float
 
     def elements(self, ratio: float, direction: Direction) -> list[RootCauseElement]:
         """Combinations whose loser deviates from ``ratio`` × winner in ``direction``."""
-        n, s1, keep = self.leaves.n, self.s1, self.keep
-        leaves = self.leaves
+        n, s1, keep, leaves = self.leaves.n, self.s1, self.keep, self.leaves
         dims = {
             d: np.asarray(leaves.labels[j])[leaves.codes[keep, j]]
             for j, d in enumerate(leaves.dims)
@@ -247,7 +170,7 @@ class _Search:
         found = localize(table, self.settings.model_copy(update={"direction": direction}))
         return list(found.elements)
 
-    def covered(self, elements: Sequence[RootCauseElement]) -> npt.NDArray[np.bool_]:
+    def covered(self, elements: Sequence[RootCauseElement]) -> Mask:
         """Leaves (kept ones) inside any of ``elements``."""
         mask = np.zeros(self.keep.shape[0], dtype=bool)
         for element in elements:
@@ -257,8 +180,7 @@ class _Search:
     def findings(self, ratio: float, direction: Direction) -> list[SegmentFinding]:
         """Adverse combinations against ``ratio`` that also pass the units' own Welch test."""
         n, keep = self.leaves.n, self.keep
-        winner_mean = np.where(n[0] > 0, self.s1[0] / np.maximum(n[0], 1.0), 0.0)
-        loser_mean = self.s1[1] / np.maximum(n[1], 1.0)
+        winner_mean, loser_mean = self.means
         contribution = n[1] * (loser_mean - winner_mean)
         excess = n[1] * (loser_mean - ratio * winner_mean)
         total = float(contribution[keep].sum())
@@ -273,9 +195,7 @@ class _Search:
         ]
 
 
-def _inside(
-    leaves: Leaves, element: RootCauseElement, keep: npt.NDArray[np.bool_]
-) -> npt.NDArray[np.bool_]:
+def _inside(leaves: Leaves, element: RootCauseElement, keep: npt.NDArray[np.bool_]) -> Mask:
     """Leaves inside ``element`` (all False when it names a value the leaves do not have)."""
     inside = keep.copy()
     for dim, value in element.element.items():
@@ -309,7 +229,7 @@ def _flip(
     return None
 
 
-def _pooled_ratio(n: Floats, s1: Floats, mask: npt.NDArray[np.bool_]) -> float | None:
+def _pooled_ratio(n: Floats, s1: Floats, mask: Mask) -> float | None:
     """Loser mean / winner mean over the leaves in ``mask`` (None when undefined)."""
     if not mask.any() or n[0][mask].sum() == 0 or n[1][mask].sum() == 0 or s1[0][mask].sum() <= 0:
         return None
