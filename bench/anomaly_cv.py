@@ -11,11 +11,14 @@ Protocol (pre-declared in ``docs/anomalies.md``, fixed before the run):
   held-out series are scored at that θ. Their raw scores are summed over all folds and
   normalised over all windows: the **CV score** of a candidate (every series scored by a θ
   that never saw it or its category).
-* The default is the candidate with the best CV score (ties → the current default). Because
-  picking the best of many candidates by their CV score is itself optimistic, the whole
-  procedure is also **nested**: in each fold the candidate *and* θ are chosen on the other
-  categories only, and the held-out category is scored with them. The nested figure is the
-  honest estimate of the score on series the detector has never seen.
+* The default is the candidate with the best CV score that passes the conformance check
+  (``bench.anomaly_conformance``: planted spike, dip, level shift, trend and variance change
+  in a seasonal series are found at onset with their kind, no false alarm before; a product
+  requirement NAB does not measure). Ties → the previous default. Because picking the best of
+  many candidates by their CV score is itself optimistic, the whole procedure is also
+  **nested**: in each fold the candidate *and* θ are chosen on the other categories only (same
+  rule), and the held-out category is scored with them. The nested figure is the honest
+  estimate of the score on series the detector has never seen.
 
 Detector runs are cached per series (``--cache``): the score is a fixed function of the two
 evidence channels the detector records per point (``AnomalyDetector.evidence``), so the
@@ -28,7 +31,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import itertools
-import json
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -39,6 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bench.anomaly import DEFAULT_DATA
+from bench.anomaly_conformance import failures
 from bench.nab import PROFILE_NAMES, PROFILES, NabProfile, _threshold_events, normalized_score
 from bench.nab_corpus import NabFile, load_corpus
 from twinloop.replication.anomaly.detector import USUAL_MIN, AnomalyDetector
@@ -59,7 +62,6 @@ USUAL_GRID: tuple[tuple[float | None, int], ...] = (
     (None, 4000),
     *((q, w) for w in (1000, 4000) for q in (0.98, 0.99, 0.995)),
 )
-DEFAULT = AnomalySettings()
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ class Candidate:
         return AnomalySettings(
             history=self.history,
             neighbours=self.neighbours,
-            surprise_floor=self.surprise_floor,
+            surprise_floor=None if self.surprise_floor >= OFF else self.surprise_floor,
             score_scale=self.score_scale,
             cooldown=self.cooldown,
             learning=self.learning,
@@ -259,7 +261,7 @@ def candidate_of(s: AnomalySettings) -> Candidate:
     return Candidate(
         s.history,
         s.neighbours,
-        s.surprise_floor,
+        OFF if s.surprise_floor is None else s.surprise_floor,
         s.score_scale,
         s.cooldown,
         s.learning,
@@ -268,18 +270,91 @@ def candidate_of(s: AnomalySettings) -> Candidate:
     )
 
 
+PREVIOUS = Candidate(4000, 5, 7.0, 0.02, 60, 750, None, 4000)  # the defaults before this protocol
+
+
+class Conformance:
+    """Memoised ``bench.anomaly_conformance`` verdicts (a few seconds per candidate), each at
+    the candidate's own θ: the standard profile's rule-8 θ on all series, as it would ship."""
+
+    def __init__(self, files: list[NabFile], runs: dict[tuple[int, int], list[FloatArray]]) -> None:
+        self.files, self.runs = files, runs
+        self.missed: dict[Candidate, list[str]] = {}
+
+    def theta(self, c: Candidate) -> float:
+        profile = PROFILES["standard"]
+        streams = streams_of(c, self.runs)
+        return best_threshold(
+            [
+                Events(*_threshold_events(s, f.windows, profile), len(f.windows))
+                for f, s in zip(self.files, streams, strict=True)
+            ],
+            profile,
+        )
+
+    def first(self, ranked: Sequence[Candidate]) -> Candidate:
+        """The first candidate of ``ranked`` that passes the conformance check."""
+        for c in ranked:
+            if c not in self.missed:
+                theta = self.theta(c)
+                self.missed[c] = (
+                    ["detects nothing on NAB"]
+                    if theta > 1.0
+                    else failures(c.settings().model_copy(update={"threshold": theta}))
+                )
+            if not self.missed[c]:
+                return c
+        raise RuntimeError("no candidate passes the conformance check")
+
+
 def nested(
-    results: dict[Candidate, Evaluation], n_windows: int, profile: NabProfile
+    results: dict[Candidate, Evaluation],
+    n_windows: int,
+    profile: NabProfile,
+    conformance: Conformance,
 ) -> tuple[float, dict[str, Candidate]]:
     """Candidate and θ chosen on the training categories of each fold, scored on the held-out."""
     some = next(iter(results.values()))
     raw = 0.0
     chosen: dict[str, Candidate] = {}
     for cat in some.fold_train:
-        best = max(results, key=lambda c: results[c].fold_train[cat])
+        ranked = sorted(results, key=lambda c: -results[c].fold_train[cat])
+        best = conformance.first(ranked)
         chosen[cat] = best
         raw += results[best].fold_raw[cat]
     return normalized_score(raw, n_windows, profile), chosen
+
+
+def streams_of(c: Candidate, runs: dict[tuple[int, int], list[FloatArray]]) -> list[FloatArray]:
+    out = []
+    for ev in runs[c.history, c.neighbours]:
+        raw = raw_evidence(ev, c)
+        usual = None
+        if c.usual_quantile is not None:
+            usual = usual_levels(raw, c.usual_window, [c.usual_quantile])[:, 0]
+        out.append(scores_from(raw, usual, c))
+    return out
+
+
+def profile_lines(
+    who: str, c: Candidate, files: list[NabFile], runs: dict[tuple[int, int], list[FloatArray]]
+) -> list[str]:
+    """In-sample and CV score per profile, and θ on all series (NAB rule 8)."""
+    streams = streams_of(c, runs)
+    lines = [f"{who}: {c.label()}"]
+    for name in PROFILE_NAMES:
+        profile = PROFILES[name]
+        e = evaluate(files, streams, profile)
+        events = [
+            Events(*_threshold_events(s, f.windows, profile), len(f.windows))
+            for f, s in zip(files, streams, strict=True)
+        ]
+        per_fold = ", ".join(f"{k} {v:+.2f}" for k, v in e.fold_raw.items())
+        lines.append(
+            f"  {name}: in-sample {e.in_sample:.1f}, CV {e.cv:.1f}, "
+            f"θ on all series {best_threshold(events, profile):.6f}; held-out raw: {per_fold}"
+        )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -301,64 +376,39 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     standard = PROFILES["standard"]
-    results: dict[Candidate, Evaluation] = {}
-    kept: dict[Candidate, list[FloatArray]] = {}
-    default = candidate_of(DEFAULT)
-    for c, streams in candidate_streams(runs):
-        results[c] = evaluate(files, streams, standard)
-        if c == default or not kept or results[c].cv > max(results[k].cv for k in kept):
-            kept = {k: v for k, v in kept.items() if k == default}
-            kept[c] = streams
+    results = {c: evaluate(files, streams, standard) for c, streams in candidate_streams(runs)}
     print(f"{len(results)} candidates scored: {time.perf_counter() - start:.0f} s", file=sys.stderr)
-    ranked = sorted(results, key=lambda c: (-results[c].cv, c != default))
-    best = ranked[0]
-    nested_score, chosen = nested(results, n_windows, standard)
+    ranked = sorted(results, key=lambda c: (-results[c].cv, c != PREVIOUS))
+    conformance = Conformance(files, runs)
+    chosen = conformance.first(ranked)
+    nested_score, per_fold = nested(results, n_windows, standard, conformance)
     lines = [
         f"{len(results)} candidates, {len(files)} series, {n_windows} windows, "
         f"{len({category(f.key) for f in files})} folds (NAB categories); standard profile",
         "",
-        "| candidate | in-sample | CV (leave one category out) |",
-        "|---|---|---|",
+        "| candidate | in-sample | CV (leave one category out) | conformance |",
+        "|---|---|---|---|",
     ]
-    for c in ranked[: args.top]:
-        mark = " (current default)" if c == default else ""
-        lines.append(f"| {c.label()}{mark} | {results[c].in_sample:.1f} | {results[c].cv:.1f} |")
-    if default in results and default not in ranked[: args.top]:
-        rank = ranked.index(default) + 1
+    shown = list(dict.fromkeys([*ranked[: args.top], chosen, PREVIOUS]))
+    for c in shown:
+        mark = " **(chosen)**" if c == chosen else (" (previous default)" if c == PREVIOUS else "")
+        verdict = (
+            "-" if c not in conformance.missed else ("; ".join(conformance.missed[c]) or "passes")
+        )
         lines.append(
-            f"| {default.label()} (current default, rank {rank}) | "
-            f"{results[default].in_sample:.1f} | {results[default].cv:.1f} |"
+            f"| {c.label()}{mark} (rank {ranked.index(c) + 1}) | {results[c].in_sample:.1f} | "
+            f"{results[c].cv:.1f} | {verdict} |"
         )
     lines += [
         "",
-        f"nested CV (candidate and θ chosen without the held-out category): {nested_score:.1f}",
+        "nested CV (candidate and θ chosen without the held-out category, conformance "
+        f"required): {nested_score:.1f}",
     ]
-    for cat, c in chosen.items():
-        lines.append(f"  fold {cat}: {c.label()}")
-    lines += ["", f"best by CV: {best.label()}"]
-    for who, c in (("best by CV", best), ("current default", default)):
-        if c not in kept:
-            continue
-        for name in PROFILE_NAMES:
-            e = evaluate(files, kept[c], PROFILES[name])
-            theta = best_threshold(
-                [
-                    Events(*_threshold_events(s, f.windows, PROFILES[name]), len(f.windows))
-                    for f, s in zip(files, kept[c], strict=True)
-                ],
-                PROFILES[name],
-            )
-            lines.append(
-                f"  {who} {name}: in-sample {e.in_sample:.1f}, CV {e.cv:.1f}, "
-                f"θ on all series {theta:.4f}"
-            )
+    lines += [f"  fold {cat}: {c.label()}" for cat, c in per_fold.items()]
+    lines += ["", *profile_lines("chosen", chosen, files, runs)]
+    lines += profile_lines("previous default", PREVIOUS, files, runs)
     lines.append(f"\n{time.perf_counter() - start:.0f} s")
     print("\n".join(lines))
-    json.dump(
-        {c.label(): [results[c].in_sample, results[c].cv] for c in ranked},
-        (args.cache / "results.json").open("w"),
-        indent=0,
-    )
     return 0
 
 

@@ -185,7 +185,11 @@ class AnomalyDetector:
             else 0.0
         )
         surprise, deviation = self._context(seconds, x)
-        context = s.score_scale * max(0.0, surprise - s.surprise_floor) if scoring else 0.0
+        context = (
+            s.score_scale * max(0.0, surprise - s.surprise_floor)
+            if scoring and s.surprise_floor is not None
+            else 0.0
+        )
         self.evidence = (novelty, surprise if scoring else 0.0)
         # Early on every value is a little new: evidence ramps up over the learning period.
         raw = max(novelty, context) * min(1.0, self._n / s.learning)
