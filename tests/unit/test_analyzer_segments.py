@@ -107,3 +107,24 @@ def test_a_declared_id_dimension_is_searched() -> None:
     accuracy = next(s for s in analysis.segments if s.metric == "accuracy")
     assert accuracy.dims == ("plan", "store_id")
     assert not [q for q in analysis.data_quality if q.code == "dimension_excluded"]
+
+
+@pytest.mark.parametrize("share", [0.5, 0.6, 0.8])
+def test_a_lower_is_better_metric_flawed_in_the_majority(share: float) -> None:
+    """B is 15% slower only in plan=free (50–80% of units): latency's segment is plan=free."""
+    rng = np.random.default_rng(0)
+    n = 40_000
+    treated = rng.random(n) < 0.5
+    free = rng.random(n) < share
+    latency = rng.gamma(4.0, 25.0, n) * (1 + 0.15 * (treated & free))
+    table = pa.table({
+        "variant": np.where(treated, "B", "A"),
+        "plan": np.where(free, "free", "paid"),
+        "country": rng.choice(["DE", "FR", "US", "UK", "ES"], n),
+        "latency_ms": latency,
+    })  # fmt: skip
+    analysis = analyse(table)
+    latency_segments = next(s for s in analysis.segments if s.metric == "latency_ms")
+    assert [f.label for f in latency_segments.findings] == ["plan=free"]
+    (finding,) = latency_segments.findings
+    assert finding.relative_change == pytest.approx(0.15, abs=0.03)
