@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
+from twinloop.analysis.armsums import breakdown_leaves, raw_leaves
 from twinloop.analysis.causes import RootCause, rank_root_causes
 from twinloop.analysis.cells import CellSums, cell_sums, check_binary, is_binary
 from twinloop.analysis.cells import metric_spec as cell_metric_spec
@@ -50,14 +51,14 @@ from twinloop.analysis.patterns import (
     record,
     signature_tokens,
 )
-from twinloop.analysis.quality import QualityFinding, engine_findings, novelty
-from twinloop.analysis.rawinput import RawInput, raw_input, read_table
-from twinloop.analysis.segments import (
-    SegmentAnalysis,
-    analyse_segments,
-    breakdown_leaves,
-    raw_leaves,
+from twinloop.analysis.quality import (
+    QualityFinding,
+    engine_findings,
+    excluded_dimensions,
+    novelty,
 )
+from twinloop.analysis.rawinput import RawInput, raw_input, read_table
+from twinloop.analysis.segments import SegmentAnalysis, analyse_segments
 from twinloop.analysis.settings import AnalyzerSettings, SeverityLevel
 from twinloop.config import Settings, load_settings
 from twinloop.contract import FrozenModel
@@ -134,6 +135,8 @@ def analyze_failure(
     chains = metric_chains(failures, meta, decision.key_metric)
     segments = _segments(prepared, decision, failures, config)
     quality = engine_findings(decision, config)
+    if prepared.raw is not None:
+        quality += excluded_dimensions(prepared.raw.excluded_dims)
     if prepared.raw is not None and prepared.raw.time is not None:
         quality += novelty(prepared.raw.table, prepared.raw.time, decision, failures, config)
     causes = rank_root_causes(segments, chains, quality, config.max_root_causes)
