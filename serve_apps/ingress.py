@@ -30,6 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import twinloop
 from serve_apps.clients import CapabilityClient
 from serve_apps.config import AppConfig
+from serve_apps.docs_ui import mount_docs
 from serve_apps.edge import EdgeMiddleware, error_json
 from serve_apps.errors import (
     ErrorBody,
@@ -181,10 +182,11 @@ def create_api(edge: Edge) -> FastAPI:
         version=twinloop.__version__,
         description="Prove an A/B loss, explain it, price it, and test fixes in a digital twin. "
         "Errors: JSON `{code, field, message}`; 422 names the field, 413 the limit.",
-        docs_url="/docs",
+        docs_url=None,  # /docs is served offline by docs_ui.mount_docs
         openapi_url="/openapi.json",
         redoc_url=None,
     )
+    mount_docs(api)
     api.add_middleware(EdgeMiddleware, limits=limits, telemetry=edge.telemetry)
     bearer = HTTPBearer(
         auto_error=False,

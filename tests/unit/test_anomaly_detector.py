@@ -127,7 +127,7 @@ def test_row_order_keeps_timestamps_that_step_back() -> None:
 
 
 def test_labelled_window_is_hit(bench_data: Path) -> None:
-    """On a NAB-layout daily series whose level jumps, the labelled window is hit, no false positive."""
+    """A NAB-layout daily series whose level jumps: the window is hit, no false positive."""
     root = bench_data / "anomaly"
     (nab_file,) = load_corpus(root, ["artificialWithAnomaly/art_daily_jumpsup.csv"])
     series = read_series_csv(root / "data" / nab_file.key)
