@@ -60,14 +60,24 @@ def holders(port: int, proc: Path = Path("/proc")) -> list[str]:
         if not pid_dir.name.isdigit():
             continue
         try:
-            links = {(fd.readlink().as_posix()) for fd in (pid_dir / "fd").iterdir()}
-            if links & targets:
+            if _links(pid_dir) & targets:
                 raw = (pid_dir / "cmdline").read_bytes().replace(b"\0", b" ").strip()
                 command = raw.decode(errors="replace")[:80] or pid_dir.name
                 found.add(f"pid {pid_dir.name} ({command})")
         except OSError:
             continue  # another user's process, or one that just exited
     return sorted(found, key=lambda s: int(s.split()[1]))
+
+
+def _links(pid_dir: Path) -> set[str]:
+    """Targets of a process's open file descriptors (one may close while we read them)."""
+    links = set()
+    for fd in (pid_dir / "fd").iterdir():
+        try:
+            links.add(fd.readlink().as_posix())
+        except OSError:
+            continue
+    return links
 
 
 def busy_port_message(host: str, port: int) -> str | None:

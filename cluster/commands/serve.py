@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"twinloop serve: http://{host}:{port}/docs  (config {args.config})", file=sys.stderr)
         # The project root on sys.path of `serve run`, so serve_apps imports from a checkout too.
         env = {
-            **_auth_env(os.environ),
+            **_auth_env(os.environ, local=address == "local"),
             "PYTHONPATH": os.pathsep.join(
                 p for p in (str(DEFAULT_CONFIG.parents[1]), os.environ.get("PYTHONPATH")) if p
             ),
@@ -119,11 +119,12 @@ def run(args: argparse.Namespace) -> int:
         return _run_forwarding_signals(command, env)
 
 
-def _auth_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """The environment with Ray's token auth on unless the user chose a mode explicitly."""
+def _auth_env(environ: Mapping[str, str], *, local: bool) -> dict[str, str]:
+    """The environment with Ray's token auth on for a new local Ray, unless the user chose a
+    mode; joining a cluster, Ray itself uses a token when one exists (``~/.ray/auth_token``)."""
     env = dict(environ)
-    mode = env.setdefault("RAY_AUTH_MODE", "token")
-    if mode.lower() != "token":
+    mode = env.setdefault("RAY_AUTH_MODE", "token") if local else env.get("RAY_AUTH_MODE", "")
+    if mode.lower() == "disabled":
         print(
             f"twinloop serve: warning: RAY_AUTH_MODE={mode} leaves Ray's control plane (GCS, "
             "Jobs API) open to anyone who reaches this host; unset it to keep token auth",
