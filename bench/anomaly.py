@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.data import announce
 from bench.nab import PROFILE_NAMES, PROFILES, normalized_score, score_file
 from bench.nab_corpus import NabCorpusResult, NabFile, load_corpus, score_corpus
 from twinloop.replication.anomaly.detector import AnomalyDetector
@@ -158,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", type=Path, default=None)
     parser.add_argument("--no-baseline", action="store_true", help="skip windowedGaussian")
     args = parser.parse_args(argv)
+    announce(args.data, "--data")
 
     files = load_corpus(args.data)
     n_points = sum(len(f.series) for f in files)

@@ -136,8 +136,10 @@ def test_healthz_reports_mounted_capabilities_and_deep_pings_them(api: Api) -> N
 
 
 def test_openapi_docs_are_served(api: Api) -> None:
-    """/docs is the Swagger page and /openapi.json lists the routes with camelCase fields."""
-    assert "swagger" in api.anonymous.get("/docs").text.lower()
+    """/docs is the Swagger page (assets served locally) and /openapi.json lists the routes."""
+    page = api.anonymous.get("/docs").text
+    assert "/docs/assets/swagger-ui-bundle.js" in page and "cdn." not in page
+    assert api.anonymous.get("/docs/assets/swagger-ui-bundle.js").status_code == 200
     spec = api.anonymous.get("/openapi.json").json()
     assert "/metrics/what-if" in spec["paths"]
     assert "baseMetrics" in spec["components"]["schemas"]["WhatIfRequest"]["properties"]
