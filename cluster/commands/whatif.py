@@ -20,7 +20,7 @@ from twinloop.replication.history import KpiHistory, read_history
 from twinloop.replication.whatif.analytic import WhatIfResult, WhatIfSettings, parse_change, what_if
 from twinloop.replication.whatif.counterfactual import CounterfactualResult, counterfactual
 from twinloop.replication.whatif.graph import CausalGraph, graph_from_json
-from twinloop.replication.whatif.strengths import EdgeStrength
+from twinloop.replication.whatif.strengths import VUONG_Z, EdgeStrength
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -210,9 +210,12 @@ def _edges_and_notes(edges: list[EdgeStrength], findings: list[Finding]) -> list
         rows = f", {e.rows} rows" if e.rows else ""
         lag = f" @ {e.lag}" if e.lag else ""
         form = ""
-        if e.chosen_by == "likelihood" and e.log_likelihood_ratio is not None:
-            chose = "log" if e.log_likelihood_ratio > 0 else "linear"
-            form = f"; {chose} by likelihood, log-ratio {e.log_likelihood_ratio:+.1f}"
+        if e.chosen_by == "likelihood" and e.form_z is not None:
+            if abs(e.form_z) < VUONG_Z:
+                form = f"; log kept, forms indistinguishable (Vuong z {e.form_z:+.1f})"
+            else:
+                chose = "log" if e.form_z > 0 else "linear"
+                form = f"; {chose} by likelihood (Vuong z {e.form_z:+.1f})"
         lines.append(
             f"  {e.parent} -> {e.child}{lag}: {e.scale} {e.strength:+.4g} "
             f"± {e.stderr:.2g} ({e.source}{rows}{form})"

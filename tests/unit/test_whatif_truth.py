@@ -20,6 +20,7 @@ from twinloop.replication.history import history_from_arrays, history_from_table
 from twinloop.replication.whatif.analytic import WhatIfSettings, what_if
 from twinloop.replication.whatif.counterfactual import counterfactual
 from twinloop.replication.whatif.graph import CausalGraph
+from twinloop.replication.whatif.strengths import VUONG_Z
 
 N = 20_000
 BASE = {"latency": 150.0, "satisfaction": 0.65, "conversion": 0.0425, "revenue": 12_950.0}
@@ -86,12 +87,22 @@ def test_default_form_is_within_one_percent_on_linear_and_multiplicative_truths(
 
 
 def test_reported_likelihood_ratio_says_which_form_won() -> None:
-    """Each fitted edge carries log L(log) - log L(linear): negative on a linear truth."""
-    linear = what_if(BASE, PLUS_50_MS, history=linear_scm(5_000))
+    """Each fitted edge carries log L(log) - log L(linear) and Vuong's z: negative on a linear
+    truth, positive on a multiplicative one; indistinguishable forms keep the log."""
+    linear = what_if(BASE, PLUS_50_MS, history=linear_scm())
     assert all(e.log_likelihood_ratio is not None for e in linear.edges)
-    assert all(e.log_likelihood_ratio < 0 for e in linear.edges)  # type: ignore[operator]
-    logs = what_if(BASE, PLUS_50_MS, history=multiplicative_scm(5_000))
-    assert all(e.log_likelihood_ratio > 0 for e in logs.edges)  # type: ignore[operator]
+    assert all(e.form_z < -VUONG_Z for e in linear.edges)  # type: ignore[operator]
+    logs = what_if(BASE, PLUS_50_MS, history=multiplicative_scm())
+    assert all(e.form_z > VUONG_Z for e in logs.edges)  # type: ignore[operator]
+    # Over 1 % of its range y = 2 + x is a power law too: no evidence either way.
+    rng = np.random.default_rng(5)
+    x = rng.uniform(100.0, 101.0, 200)
+    history = history_from_arrays(np.arange(200), {"x": x, "y": 2.0 + x + rng.normal(0, 0.05, 200)})
+    flat = what_if(
+        {"x": 100.0, "y": 102.0}, {"x": 0.01}, history=history, graph=CausalGraph(edges=["x -> y"])
+    )
+    assert abs(flat.edges[0].form_z) < VUONG_Z  # type: ignore[arg-type]
+    assert flat.edges[0].scale == "elasticity"
 
 
 def confounded_scm(name: str = "traffic", n: int = N, seed: int = 0):
@@ -146,7 +157,7 @@ def test_unknown_common_cause_is_named_with_the_edge_at_risk() -> None:
 
 def test_a_mediator_in_the_history_is_not_adjusted_for() -> None:
     """satisfaction is downstream of latency in the default graph: never a covariate."""
-    history = linear_scm(5_000)
+    history = linear_scm()
     result = what_if(
         {"latency": 150.0, "conversion": 0.0425, "revenue": 12_950.0}, PLUS_50_MS, history=history
     )
@@ -202,7 +213,7 @@ def test_cli_accepts_a_history_without_time_and_a_timestamp_flag(tmp_path, capsy
     args = parser().parse_args([*common, "--history", str(untimed)])
     assert args.handler(args) == 0
     out = capsys.readouterr().out
-    assert "note [no_timestamp]" in out and "linear by likelihood" in out
+    assert "note [no_timestamp]" in out and "(Vuong z" in out
     args = parser().parse_args([*common, "--history", str(rows), "--timestamp", "when"])
     assert args.handler(args) == 0
     assert "no_timestamp" not in capsys.readouterr().out

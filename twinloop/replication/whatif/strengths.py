@@ -3,16 +3,18 @@
 For a metric Y with parents P the structural equation is ``f(Y) = a + sum_p b_p g_p(P) + e``.
 Each equation has a *form*: ``log`` (log of every strictly positive metric, so ``b`` is an
 elasticity) or ``linear`` (levels, ``b`` a slope). With a history and ``transform="auto"`` the
-form is chosen per equation from the data: both are fitted by OLS on the same rows and the one
-with the higher Gaussian likelihood of Y *on Y's own scale* wins (the log fit's likelihood
-carries the Jacobian ``-sum log y``, so the two are comparable; both forms have the same number of
-parameters, so this is also the AIC and BIC choice). A linear truth fitted in logs, or the
-reverse, misstates an effect by the curvature between base and changed values — 17 % for
-+50 ms of latency in the linear case that prompted this — so a fixed default is wrong half the
-time. Y is regressed on *all* its parents at once (declared strengths moved to the left-hand
-side first): conditioning on every parent keeps a common cause of two parents from leaking into
-the estimate. Declared and prior strengths are elasticities, converted to the edge's scale at the
-baseline (first-order exact).
+form is chosen per equation from the data: both are fitted by OLS on the same rows and compared
+by the Gaussian likelihood of Y *on Y's own scale* (the log fit's likelihood carries the
+Jacobian ``-sum log y``, so the two are comparable; both forms have the same number of
+parameters, so this is also the AIC and BIC comparison). Vuong's test for non-nested models
+decides: linear when it is significantly better (z < -1.96), else log — when the data cannot
+tell them apart (a narrow range, little curvature) the elasticity, the convention of the priors,
+stays. A linear truth fitted in logs, or the reverse, misstates an effect by the curvature
+between base and changed values — 17 % for +50 ms of latency in the linear case that prompted
+this — so a fixed default is wrong half the time. Y is regressed on *all* its parents at once
+(declared strengths moved to the left-hand side first): conditioning on every parent keeps a
+common cause of two parents from leaking into the estimate. Declared and prior strengths are
+elasticities, converted to the edge's scale at the baseline (first-order exact).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ Scale = Literal["elasticity", "semi_elasticity", "log_slope", "slope"]
 Source = Literal["history", "declared", "prior"]
 ChosenBy = Literal["likelihood", "transform", "elasticity"]
 Transform = Literal["auto", "log", "linear"]
+# Vuong's test at the 5% level (two-sided): closer than this, the forms are indistinguishable.
+VUONG_Z = 1.959963984540054
 
 
 class EdgeStrength(BaseModel):
@@ -62,7 +66,11 @@ class EdgeStrength(BaseModel):
     log_likelihood_ratio: float | None = Field(
         default=None,
         description="log L(log form) - log L(linear form) of the child's equation on the fit "
-        "rows, both on the child's own scale (> 0 chose log).",
+        "rows, both on the child's own scale (> 0 favours log).",
+    )
+    form_z: float | None = Field(
+        default=None,
+        description="Vuong's z of that ratio; |z| below the 97.5% normal quantile keeps log.",
     )
 
 
@@ -130,10 +138,12 @@ def node_model(
         if transform != "auto" or not any(log[n] for n in needed):
             return logged[0]
         linear = _fitted(node, fixed, free, base, {n: False for n in log}, fit)
-        ratio = logged[1] - linear[1]
-        best = logged[0] if ratio > 0 else linear[0]
+        ratio, z = _vuong(logged[1], linear[1])
+        best = linear[0] if z < -VUONG_Z else logged[0]
         tagged = tuple(
-            e.model_copy(update={"chosen_by": "likelihood", "log_likelihood_ratio": ratio})
+            e.model_copy(
+                update={"chosen_by": "likelihood", "log_likelihood_ratio": ratio, "form_z": z}
+            )
             for e in best.edges
         )
         return replace(best, edges=tagged)
@@ -220,9 +230,9 @@ def _fitted(
     base: Mapping[str, float],
     log: Mapping[str, bool],
     fit: FitInput,
-) -> tuple[NodeModel, float]:
-    """OLS of the node on its free parents (declared strengths on the left-hand side) and the
-    Gaussian log-likelihood of the node's values on their own scale."""
+) -> tuple[NodeModel, FloatArray]:
+    """OLS of the node on its free parents (declared strengths on the left-hand side) and each
+    row's Gaussian log-likelihood of the node's value on its own scale."""
     history = fit.history
     lagged = next((e for e in free if e.lag), None)
     if lagged is not None and history.timestamp_column == ROW_ORDER:
@@ -245,9 +255,10 @@ def _fitted(
         y, x, raw_y = np.diff(y), np.diff(x, axis=0), raw_y[1:]
     ok = np.isfinite(y) & np.isfinite(x).all(axis=1)
     beta, cov_full, rows, resid = _ols(node, free, y[ok], x[ok])
-    loglik = -0.5 * rows * (math.log(2.0 * math.pi * float(resid @ resid) / rows) + 1.0)
+    sigma2 = float(resid @ resid) / rows
+    loglik = -0.5 * (np.log(2.0 * math.pi * sigma2) + resid**2 / sigma2)
     if log[node]:
-        loglik -= float(np.log(raw_y[ok]).sum())  # the Jacobian of y -> log y
+        loglik = loglik - np.log(raw_y[ok])  # the Jacobian of y -> log y
     edges = [*fixed, *free]
     k = len(edges)
     coef = np.concatenate([np.array(fixed_coef), beta[1 : 1 + len(free)]])
@@ -288,6 +299,14 @@ def _fitted(
         else math.nan,
     )
     return model, loglik
+
+
+def _vuong(log_form: FloatArray, linear_form: FloatArray) -> tuple[float, float]:
+    """The log-likelihood ratio of the two forms and Vuong's z (non-nested, same parameters)."""
+    d = log_form - linear_form
+    ratio = float(d.sum())
+    spread = float(d.std(ddof=1)) * math.sqrt(d.size)
+    return ratio, ratio / spread if spread > 0 else 0.0
 
 
 def _ols(
