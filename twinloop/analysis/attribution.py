@@ -41,6 +41,7 @@ from twinloop.stats.results import Interval, MetricComparison
 
 FloatArray = NDArray[np.float64]
 UNEXPLAINED = "unexplained"
+_BLOCK = 1_000_000  # rows per block of the cross-products
 
 
 class FittedLink(BaseModel):
@@ -130,13 +131,13 @@ def _decompose(
 ) -> LossAttribution:
     order = _order(parents, roots)
     slots = [(child, j) for child in order if child in fits for j in range(len(parents[child]))]
-    theta = np.array([fits[c][0][1 + j] for c, j in slots] + [effects[r][0] for r in roots])
+    theta = np.array([fits[c][0][j] for c, j in slots] + [effects[r][0] for r in roots])
     cov = np.zeros((theta.size, theta.size))
     i = 0
     for child in order:
         if child in fits:
             k = len(parents[child])
-            cov[i : i + k, i : i + k] = fits[child][1][1:, 1:]
+            cov[i : i + k, i : i + k] = fits[child][1]
             i += k
     for j, r in enumerate(roots):
         cov[i + j, i + j] = effects[r][1] ** 2
@@ -189,8 +190,8 @@ def _decompose(
         FittedLink(
             parent=p,
             child=child,
-            slope=float(fits[child][0][1 + j]),
-            stderr=float(math.sqrt(max(fits[child][1][1 + j, 1 + j], 0.0))),
+            slope=float(fits[child][0][j]),
+            stderr=float(math.sqrt(max(fits[child][1][j, j], 0.0))),
             rows=fits[child][2],
         )
         for child in order
@@ -277,19 +278,33 @@ def _units(raw: RawTable, decision: Decision) -> NDArray[np.bool_]:
 def _ols(
     raw: RawTable, units: NDArray[np.bool_], child: str, parents: list[str]
 ) -> tuple[FloatArray, FloatArray, int]:
-    """Coefficients (intercept first), their covariance and the rows: child on its parents."""
-    y = raw.metrics[child][units]
-    x = np.column_stack([raw.metrics[p][units] for p in parents])
-    ok = np.isfinite(y) & np.isfinite(x).all(axis=1)
-    y, x = y[ok], x[ok]
-    rows = int(y.size)
-    design = np.column_stack([np.ones(rows), x])
-    gram = design.T @ design
-    beta = np.linalg.lstsq(gram, design.T @ y, rcond=None)[0]
-    resid = y - design @ beta
-    dof = max(rows - design.shape[1], 1)
-    cov = float(resid @ resid) / dof * np.linalg.pinv(gram)
-    return beta.astype(np.float64), cov.astype(np.float64), rows
+    """Slopes of child on its parents, their covariance, and the rows used.
+
+    From centred cross-products accumulated over blocks of rows: ten million units never become
+    one (rows × parents) design matrix."""
+    names = [*parents, child]
+    ok = units.copy()
+    for name in names:
+        ok &= np.isfinite(raw.metrics[name])
+    index = np.flatnonzero(ok)
+    rows, k = int(index.size), len(names)
+    if rows <= k:
+        return np.zeros(k - 1), np.zeros((k - 1, k - 1)), rows
+    first = index[: min(rows, 1000)]
+    shift = np.array([raw.metrics[n][first].mean() for n in names])
+    sums, cross = np.zeros(k), np.zeros((k, k))
+    for start in range(0, rows, _BLOCK):
+        take = index[start : start + _BLOCK]
+        block = np.column_stack([raw.metrics[n][take] for n in names]) - shift
+        sums += block.sum(axis=0)
+        cross += block.T @ block
+    mean = sums / rows
+    centred = cross - rows * np.outer(mean, mean)
+    sxx, sxy = centred[:-1, :-1], centred[:-1, -1]
+    slopes = np.linalg.lstsq(sxx, sxy, rcond=None)[0]
+    rss = max(float(centred[-1, -1] - slopes @ sxy), 0.0)
+    cov = rss / (rows - k) * np.linalg.pinv(sxx)
+    return slopes.astype(np.float64), cov.astype(np.float64), rows
 
 
 def _effect(comparison: MetricComparison | None) -> tuple[float, float] | None:
