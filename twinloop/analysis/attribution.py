@@ -268,36 +268,48 @@ def _order(parents: Mapping[str, list[str]], roots: list[str]) -> list[str]:
     return order
 
 
-def _units(raw: RawTable, decision: Decision) -> NDArray[np.bool_]:
-    """The winner's and the loser's rows."""
+def _units(raw: RawTable, decision: Decision) -> NDArray[np.bool_] | None:
+    """The winner's and the loser's rows (None: every row, the test has two variants)."""
     names = raw.variant.categories
     codes = [names.index(v) for v in (decision.winner, decision.loser) if v in names]
-    return np.isin(raw.variant.codes, codes)
+    if len(names) == len(codes):
+        return None
+    mask = np.zeros(raw.n_rows, dtype=bool)
+    for code in codes:
+        mask |= raw.variant.codes == code
+    return mask
 
 
 def _ols(
-    raw: RawTable, units: NDArray[np.bool_], child: str, parents: list[str]
+    raw: RawTable, units: NDArray[np.bool_] | None, child: str, parents: list[str]
 ) -> tuple[FloatArray, FloatArray, int]:
     """Slopes of child on its parents, their covariance, and the rows used.
 
     From centred cross-products accumulated over blocks of rows: ten million units never become
     one (rows × parents) design matrix."""
     names = [*parents, child]
-    ok = units.copy()
+    ok = np.ones(raw.n_rows, dtype=bool) if units is None else units.copy()
     for name in names:
         ok &= np.isfinite(raw.metrics[name])
-    index = np.flatnonzero(ok)
-    rows, k = int(index.size), len(names)
+    rows, k = int(np.count_nonzero(ok)), len(names)
     if rows <= k:
         return np.zeros(k - 1), np.zeros((k - 1, k - 1)), rows
-    first = index[: min(rows, 1000)]
-    shift = np.array([raw.metrics[n][first].mean() for n in names])
-    sums, cross = np.zeros(k), np.zeros((k, k))
-    for start in range(0, rows, _BLOCK):
-        take = index[start : start + _BLOCK]
-        block = np.column_stack([raw.metrics[n][take] for n in names]) - shift
-        sums += block.sum(axis=0)
-        cross += block.T @ block
+    every = rows == ok.size
+    first = np.flatnonzero(ok[: min(ok.size, _BLOCK)])[:1000]
+    shift = np.array([raw.metrics[n][first].mean() if first.size else 0.0 for n in names])
+    total = np.zeros((k + 1, k + 1))
+    # Slices and a boolean mask per block (gathering by index was most of the cost); a column
+    # of ones in front so one matrix product gives the sums too, columns contiguous.
+    for start in range(0, ok.size, _BLOCK):
+        part = slice(start, start + _BLOCK)
+        keep = None if every else ok[part]
+        size = (min(start + _BLOCK, ok.size) - start) if keep is None else int(keep.sum())
+        block = np.ones((size, k + 1), order="F")
+        for j, n in enumerate(names):
+            column = raw.metrics[n][part]
+            block[:, j + 1] = (column if keep is None else column[keep]) - shift[j]
+        total += block.T @ block
+    sums, cross = total[0, 1:], total[1:, 1:]
     mean = sums / rows
     centred = cross - rows * np.outer(mean, mean)
     sxx, sxy = centred[:-1, :-1], centred[:-1, -1]
