@@ -22,7 +22,6 @@ ALLOWED: frozenset[str] = frozenset(
         "serve_apps/ingress.py",
         "serve_apps/ingress.py:create_api",
         "serve_apps/schemas.py",
-        "twinloop/replication/whatif/simulated.py:apply_changes",
     }
 )
 
