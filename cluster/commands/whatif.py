@@ -199,7 +199,7 @@ def render_counterfactual(result: CounterfactualResult) -> str:
         lines.append(
             f"{m.metric:<18} {m.role:<11} {m.observed:>12.6g} {m.counterfactual:>12.6g} "
             f"{m.difference:>+12.5g}  [{m.counterfactual_low:.6g}, {m.counterfactual_high:.6g}]"
-            f"  {noise:>10}"
+            f"  {noise:>10}".rstrip()
         )
     return "\n".join(lines + _edges_and_notes(result.edges, result.findings))
 
