@@ -113,8 +113,8 @@ def attribute_loss(
     comparisons = {c.metric: c for c in decision.comparisons}
     effects = {r: _effect(comparisons.get(r)) for r in [*roots, key]}
     known = {r: e for r, e in effects.items() if e is not None}
-    if len(known) < len(effects):
-        return None
+    if len(known) < len(effects) or known[key][0] == 0.0:
+        return None  # nothing to split, or a cause without an estimated effect
     units = _units(raw, decision)
     fits = {child: _ols(raw, units, child, ps) for child, ps in parents.items()}
     return _decompose(key, paths, roots, parents, fits, comparisons, known)
@@ -132,22 +132,14 @@ def _decompose(
     order = _order(parents, roots)
     slots = [(child, j) for child in order if child in fits for j in range(len(parents[child]))]
     theta = np.array([fits[c][0][j] for c, j in slots] + [effects[r][0] for r in roots])
-    cov = np.zeros((theta.size, theta.size))
-    i = 0
-    for child in order:
-        if child in fits:
-            k = len(parents[child])
-            cov[i : i + k, i : i + k] = fits[child][1]
-            i += k
-    for j, r in enumerate(roots):
-        cov[i + j, i + j] = effects[r][1] ** 2
+    cov = _covariance(order, fits, [effects[r][1] for r in roots], theta.size)
     winner = [comparisons[r].control.mean or 0.0 for r in roots]
 
     def shapley(vector: FloatArray) -> FloatArray:
         slopes = {slot: vector[n] for n, slot in enumerate(slots)}
         deltas = vector[len(slots) :]
         return _shapley(
-            lambda moved: _key_mean(key, order, parents, slopes, roots, winner, deltas, moved),
+            lambda moved: _key_change(key, order, parents, slopes, roots, deltas, moved),
             len(roots),
         )
 
@@ -170,7 +162,7 @@ def _decompose(
                 loser_value=comparisons[r].treatment.mean,
                 contribution=float(phi[j]),
                 interval=Interval(lower=phi[j] - z * sd, upper=phi[j] + z * sd, level=level),
-                share=float(phi[j] / total) if total else math.nan,
+                share=float(phi[j] / total),
             )
         )
     rest = total - float(phi.sum())
@@ -183,7 +175,7 @@ def _decompose(
             loser_value=None,
             contribution=rest,
             interval=Interval(lower=rest - z * rest_sd, upper=rest + z * rest_sd, level=level),
-            share=rest / total if total else math.nan,
+            share=rest / total,
         )
     )
     links = tuple(
@@ -201,13 +193,31 @@ def _decompose(
     return LossAttribution(key_metric=key, total=total, links=links, contributions=tuple(terms))
 
 
-def _key_mean(
+def _covariance(
+    order: list[str],
+    fits: Mapping[str, tuple[FloatArray, FloatArray, int]],
+    root_se: list[float],
+    size: int,
+) -> FloatArray:
+    """Block-diagonal: each equation's slope covariance, then the roots' effect variances."""
+    cov = np.zeros((size, size))
+    i = 0
+    for child in order:
+        if child in fits:
+            k = fits[child][0].size
+            cov[i : i + k, i : i + k] = fits[child][1]
+            i += k
+    for j, se in enumerate(root_se):
+        cov[i + j, i + j] = se**2
+    return cov
+
+
+def _key_change(
     key: str,
     order: list[str],
     parents: Mapping[str, list[str]],
     slopes: Mapping[tuple[str, int], float],
     roots: list[str],
-    winner: list[float],
     deltas: FloatArray,
     moved: frozenset[int],
 ) -> float:
