@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from cluster.commands.correlations import single_series
+from twinloop.contract import invalid_input
 from twinloop.errors import InvalidInput
 from twinloop.replication.findings import Finding
 from twinloop.replication.history import KpiHistory, read_history
@@ -154,17 +155,17 @@ def _common(
     if args.history is not None:
         table = read_history(args.history, timestamp=args.timestamp, cross_sectional=True)
         history = single_series(table, args.segment, args.collapse)
+    options = {
+        "domain": args.domain,
+        "transform": args.transform,
+        "fit_on": args.fit_on,
+        "draws": args.draws,
+        "seed": args.seed,
+    }
     try:
-        settings = WhatIfSettings(
-            domain=args.domain,
-            transform=args.transform,
-            fit_on=args.fit_on,
-            draws=args.draws,
-            seed=args.seed,
-        )
+        settings = WhatIfSettings.model_validate(options)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise InvalidInput(str(err["loc"][0]), err["msg"]) from None
+        raise invalid_input(exc, options) from None
     return graph, history, settings
 
 

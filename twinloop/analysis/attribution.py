@@ -30,12 +30,13 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from scipy import stats
 
 from twinloop.analysis.chains import MetricChain, node_of
 from twinloop.analysis.decision import Decision
 from twinloop.analysis.inputs import MetricInput
+from twinloop.contract import FrozenModel
 from twinloop.stats.rawdata import RawTable
 from twinloop.stats.results import Interval, MetricComparison
 
@@ -44,10 +45,8 @@ UNEXPLAINED = "unexplained"
 _BLOCK = 1_000_000  # rows per block of the cross-products
 
 
-class FittedLink(BaseModel):
+class FittedLink(FrozenModel):
     """One edge of the chain graph as fitted on the units: child = a + slope · parent + …"""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     parent: str
     child: str
@@ -56,10 +55,8 @@ class FittedLink(BaseModel):
     rows: int
 
 
-class Contribution(BaseModel):
+class Contribution(FrozenModel):
     """One cause's part of the key metric's change (loser minus winner), with its interval."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     cause: str = Field(description="the root metric moved, or 'unexplained'")
     chains: tuple[str, ...] = Field(description="ids of the root causes it stands for")
@@ -70,10 +67,8 @@ class Contribution(BaseModel):
     share: float = Field(description="contribution / total change (the terms sum to 1)")
 
 
-class LossAttribution(BaseModel):
+class LossAttribution(FrozenModel):
     """The key metric's change split over the upstream causes; the terms sum to the total."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     key_metric: str
     method: Literal["shapley_fitted_graph"] = "shapley_fitted_graph"

@@ -19,8 +19,8 @@ from typing import Literal, TypeVar
 import numpy as np
 import pyarrow as pa
 from numpy.typing import ArrayLike, NDArray
-from pydantic import BaseModel, ConfigDict
 
+from twinloop.contract import FrozenModel
 from twinloop.errors import InvalidInput
 from twinloop.replication.cleaning import (
     FloatArray,
@@ -44,10 +44,8 @@ _T = TypeVar("_T", bound=np.generic)
 ROW_ORDER = "(row order)"  # the time of a cross-sectional history: its rows' positions
 
 
-class HistorySummary(BaseModel):
+class HistorySummary(FrozenModel):
     """The JSON face of a validated history: shape, time span, inferred step and findings."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     rows: int
     metrics: list[str]

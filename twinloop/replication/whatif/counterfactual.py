@@ -21,8 +21,9 @@ from collections.abc import Mapping
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from twinloop.contract import FrozenModel
 from twinloop.errors import InvalidInput
 from twinloop.replication.findings import Finding
 from twinloop.replication.history import KpiHistory
@@ -37,10 +38,8 @@ from twinloop.replication.whatif.structural import (
 )
 
 
-class CounterfactualSpec(BaseModel):
+class CounterfactualSpec(FrozenModel):
     """A counterfactual request: one unit's observed metrics and the values to set."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     observed: dict[str, float]
     set_values: dict[str, float] = Field(description="metric: the value it would have had")
@@ -48,10 +47,8 @@ class CounterfactualSpec(BaseModel):
     settings: WhatIfSettings = WhatIfSettings()
 
 
-class CounterfactualMetric(BaseModel):
+class CounterfactualMetric(FrozenModel):
     """A metric as observed, as it would have been, and the abducted noise of its equation."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     metric: str
     role: Literal["set", "downstream", "unaffected"]
@@ -66,10 +63,8 @@ class CounterfactualMetric(BaseModel):
     )
 
 
-class CounterfactualResult(BaseModel):
+class CounterfactualResult(FrozenModel):
     """Every observed metric's counterfactual value with its interval; edges, findings, seed."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     seed: int
     settings: WhatIfSettings

@@ -26,8 +26,9 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from twinloop.contract import FrozenModel
 from twinloop.errors import InvalidInput
 from twinloop.replication.findings import Finding
 from twinloop.replication.history import ROW_ORDER, KpiHistory
@@ -42,10 +43,8 @@ Transform = Literal["auto", "log", "linear"]
 VUONG_Z = 1.959963984540054
 
 
-class EdgeStrength(BaseModel):
+class EdgeStrength(FrozenModel):
     """One edge as used: its strength in the edge's scale, where it came from, its elasticity."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     parent: str
     child: str
