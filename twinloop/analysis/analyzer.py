@@ -5,8 +5,8 @@
 1. decides winner and loser with the statistics engine (:mod:`.decision`);
 2. names the failure types with their severity (:mod:`.failures`);
 3. finds root causes: segments from raw data or a breakdown (:mod:`.segments`), metric chains
-   (:mod:`.chains`) and data-quality causes (:mod:`.quality`), ranked together
-   (:mod:`.rootcauses`);
+   (:mod:`.chains`, their part of the loss from a fitted graph in :mod:`.attribution`) and
+   data-quality causes (:mod:`.quality`), ranked together (:mod:`.causes`);
 4. prices the loss (:mod:`.impact`) and writes ranked hypotheses with runnable sandbox plans
    (:mod:`.hypotheses`);
 5. matches the failure's signature against earlier analyses (:mod:`.patterns`).
@@ -28,6 +28,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from twinloop.analysis.armsums import breakdown_leaves, raw_leaves
+from twinloop.analysis.attribution import LossAttribution, attribute_loss
 from twinloop.analysis.causes import RootCause, rank_root_causes
 from twinloop.analysis.cells import CellSums, cell_sums, check_binary, is_binary
 from twinloop.analysis.cells import metric_spec as cell_metric_spec
@@ -81,6 +82,10 @@ class FailureAnalysis(FrozenModel):
     failure_types: tuple[FailureType, ...]
     root_causes: tuple[RootCause, ...]
     chains: tuple[MetricChain, ...]
+    attribution: LossAttribution | None = Field(
+        default=None,
+        description="the key metric's change split over the chains' roots (per-unit data only)",
+    )
     segments: tuple[SegmentAnalysis, ...]
     data_quality: tuple[QualityFinding, ...]
     patterns: PatternReport
@@ -139,7 +144,10 @@ def analyze_failure(
         quality += excluded_dimensions(prepared.raw.excluded_dims)
     if prepared.raw is not None and prepared.raw.time is not None:
         quality += novelty(prepared.raw.table, prepared.raw.time, decision, failures, config)
-    causes = rank_root_causes(segments, chains, quality, config.max_root_causes)
+    attribution = attribute_loss(
+        chains, decision, meta, prepared.raw.table if prepared.raw is not None else None
+    )
+    causes = rank_root_causes(segments, chains, quality, config.max_root_causes, attribution)
     impact = business_impact(
         decision, meta, parsed.business, config, estimated_traffic=_traffic(prepared.raw)
     )
@@ -156,6 +164,7 @@ def analyze_failure(
         failure_types=tuple(failures),
         root_causes=tuple(causes),
         chains=tuple(chains),
+        attribution=attribution,
         segments=tuple(segments),
         data_quality=tuple(quality),
         patterns=report,
