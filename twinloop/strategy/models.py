@@ -143,7 +143,7 @@ class PlanSettings(Frozen):
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> PlanSettings:
-        """The prices from the runtime settings (``TWINLOOP_*_PRICE``, ``TWINLOOP_ROLLOUT_COST``)."""
+        """Prices from the runtime settings (``TWINLOOP_*_PRICE``, ``TWINLOOP_ROLLOUT_COST``)."""
         prices = {
             "cpu_hour_price": settings.cpu_hour_price,
             "labelled_row_price": settings.labelled_row_price,

@@ -1,0 +1,40 @@
+"""Agents and predictors planted for tests: importable by path, in-process and on Ray workers."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from twinloop.agents.protocol import AgentContext, Candidate
+from twinloop.sim.predictor import LogisticPredictor
+from twinloop.strategy.models import Action
+
+
+class ColdStartBreaker(LogisticPredictor):
+    """A good model that inverts its decision for customers without history (all-zero features)."""
+
+    def predict(self, features: NDArray[np.float64]) -> NDArray[np.float64]:
+        scores = super().predict(features)
+        cold = np.all(features[:, : self.n_base_features] == 0.0, axis=1)
+        return np.where(cold, 1.0 - scores, scores)
+
+
+class SlowAgent:
+    """Sleeps ``params['sleep']`` seconds, then proposes the context's model renamed (deterministic).
+
+    With ``params['marker']`` it first writes that file, so a test knows the action has started.
+    """
+
+    def propose(self, action: Action, context: AgentContext) -> list[Candidate]:
+        marker: Any = context.params.get("marker")
+        if marker:
+            with open(marker, "a", encoding="utf-8") as f:
+                f.write(f"{os.getpid()}\n")
+        time.sleep(float(context.params.get("sleep", 0.0)))
+        model = context.model.model_copy(update={"name": f"{context.model.name}-{action.id}"})
+        return [Candidate(name=model.name, agent="slow", action_id=action.id, model=model,
+                          details={"seed": context.seed})]
