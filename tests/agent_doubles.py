@@ -15,12 +15,13 @@ from twinloop.strategy.models import Action
 
 
 class ColdStartBreaker(LogisticPredictor):
-    """A good model that inverts its decision for customers without history (all-zero features)."""
+    """A good model with a cold-start bug: no history (all-zero features) divides 0 by 0 → NaN."""
 
     def predict(self, features: NDArray[np.float64]) -> NDArray[np.float64]:
         scores = super().predict(features)
-        cold = np.all(features[:, : self.n_base_features] == 0.0, axis=1)
-        return np.where(cold, 1.0 - scores, scores)
+        history = np.abs(features[:, : self.n_base_features]).sum(axis=1)
+        with np.errstate(invalid="ignore"):
+            return scores * history / history
 
 
 class SlowAgent:

@@ -32,6 +32,7 @@ class ServingOption(Frozen):
 SERVING_OPTIONS = (
     ServingOption(name="batch-16", latency_factor=1.6, cost_factor=0.5),
     ServingOption(name="replicas-x2", latency_factor=0.6, cost_factor=1.3),
+    ServingOption(name="replicas-x4", latency_factor=0.35, cost_factor=2.0),
     ServingOption(name="quantised-int8", latency_factor=0.5, cost_factor=0.6, accuracy_delta=-0.01),
     ServingOption(name="distilled", latency_factor=0.35, cost_factor=0.3, accuracy_delta=-0.05),
 )

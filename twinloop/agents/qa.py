@@ -75,20 +75,28 @@ def scenarios(env: BusinessEnvironment) -> dict[str, tuple[tuple[EdgeCase, ...],
 Scorer = Callable[[ModelSpec], NDArray[np.float64] | str]
 
 
-def _scorer(
-    env: BusinessEnvironment, table: pa.Table, means: NDArray[np.float64]
-) -> tuple[Scorer, NDArray[np.float64]]:
-    """Score a model on a scenario table; returns hit probability per row (or why it broke)."""
-    names = [s.name for s in env.segments]
-    x = np.column_stack(
+def _matrix(env: BusinessEnvironment, table: pa.Table) -> NDArray[np.float64]:
+    return np.column_stack(
         [
             np.asarray(table.column(c).to_numpy(zero_copy_only=False), dtype=float)
             for c in _features(env)
         ]
     )
+
+
+def _scorer(
+    env: BusinessEnvironment, shown: pa.Table, truth: pa.Table, means: NDArray[np.float64]
+) -> Scorer:
+    """Score a model on what it is shown; judge it against the customers' true intent.
+
+    ``truth`` holds the same rows before the edge case: a cold-start customer still has its
+    intent, the model just cannot see the history that reveals it.
+    """
+    names = [s.name for s in env.segments]
+    x = _matrix(env, shown)
     x = np.where(np.isnan(x), means[None, :], x)  # serving imputes blanks with the source means
-    seg = np.array([names.index(s) for s in table.column("segment").to_pylist()], dtype=np.int64)
-    p = intent_probability(env, x, seg)
+    seg = np.array([names.index(s) for s in shown.column("segment").to_pylist()], dtype=np.int64)
+    p = intent_probability(env, _matrix(env, truth), seg)
     feats = predictor_features(env, x, seg)
 
     def score(model: ModelSpec) -> NDArray[np.float64] | str:
@@ -102,7 +110,20 @@ def _scorer(
         act = s >= model.thresholds(names)[seg]
         return np.where(act, p, 1.0 - p)
 
-    return score, p
+    return score
+
+
+def _tables(
+    source: pa.Table, cases: tuple[EdgeCase, ...], rows: int, seed: int
+) -> tuple[pa.Table, pa.Table]:
+    """(rows with the edge case, the same rows without it); a mix shift has no 'before'."""
+    shown, _ = synthesize(
+        source, SyntheticSpec(rows=rows, seed=seed, edge_cases=cases, keep_missing=False)
+    )
+    if any(isinstance(c, SegmentMixShift) for c in cases) or not cases:
+        return shown, shown
+    truth, _ = synthesize(source, SyntheticSpec(rows=rows, seed=seed, keep_missing=False))
+    return shown, truth
 
 
 def gate(candidate: Candidate, reference: ModelSpec, context: AgentContext) -> QaGate:
@@ -121,11 +142,8 @@ def gate(candidate: Candidate, reference: ModelSpec, context: AgentContext) -> Q
     means = np.array([float(np.mean(source.column(c).to_numpy())) for c in _features(env)])
     checks = []
     for i, (name, (cases, rows, judged)) in enumerate(scenarios(env).items()):
-        table, _ = synthesize(
-            source,
-            SyntheticSpec(rows=rows, seed=context.seed + i, edge_cases=cases, keep_missing=False),
-        )
-        score, _ = _scorer(env, table, means)
+        shown, truth = _tables(source, cases, rows, context.seed + i)
+        score = _scorer(env, shown, truth, means)
         n = max(1, round(judged * rows))
         mine = score(candidate.model)
         ref = score(reference) if isinstance(reference, PredictorModel) else None
