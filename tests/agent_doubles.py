@@ -39,3 +39,11 @@ class SlowAgent:
         model = context.model.model_copy(update={"name": f"{context.model.name}-{action.id}"})
         return [Candidate(name=model.name, agent="slow", action_id=action.id, model=model,
                           details={"seed": context.seed})]
+
+
+class QuickAgent(SlowAgent):
+    """A SlowAgent that never sleeps nor marks: the action after a hung one."""
+
+    def propose(self, action: Action, context: AgentContext) -> list[Candidate]:
+        quick = context.model_copy(update={"params": {}})
+        return super().propose(action, quick)
