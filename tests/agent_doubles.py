@@ -25,7 +25,7 @@ class ColdStartBreaker(LogisticPredictor):
 
 
 class SlowAgent:
-    """Sleeps ``params['sleep']`` seconds, then proposes the context's model renamed (deterministic).
+    """Sleeps ``params['sleep']`` s, then proposes the context's model renamed (deterministic).
 
     With ``params['marker']`` it first writes that file, so a test knows the action has started.
     """
@@ -37,8 +37,15 @@ class SlowAgent:
                 f.write(f"{os.getpid()}\n")
         time.sleep(float(context.params.get("sleep", 0.0)))
         model = context.model.model_copy(update={"name": f"{context.model.name}-{action.id}"})
-        return [Candidate(name=model.name, agent="slow", action_id=action.id, model=model,
-                          details={"seed": context.seed})]
+        return [
+            Candidate(
+                name=model.name,
+                agent="slow",
+                action_id=action.id,
+                model=model,
+                details={"seed": context.seed},
+            )
+        ]
 
 
 class QuickAgent(SlowAgent):

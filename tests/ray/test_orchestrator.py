@@ -25,7 +25,8 @@ DOUBLES = {"slow": "tests.agent_doubles:SlowAgent", "quick": "tests.agent_double
 def _plan(*agents: str) -> Plan:
     """The reference plan's first actions, re-assigned to the given agent kinds."""
     plan = build_plan(reference()[3])
-    actions = tuple(a.model_copy(update={"agent": k}) for a, k in zip(plan.actions, agents))
+    pairs = zip(plan.actions, agents, strict=False)
+    actions = tuple(a.model_copy(update={"agent": k}) for a, k in pairs)
     return plan.model_copy(update={"actions": actions})
 
 
@@ -44,8 +45,9 @@ def test_killed_agent_action_completes_on_retry_with_the_same_result(
     """ray.kill of the agent actor mid-action → a fresh actor re-runs it; same candidates."""
     plan = _plan("slow")
     marker = tmp_path / "started"
-    context = AgentContext(environment="sales", model=reference()[2],
-                           params={"sleep": 2.0, "marker": str(marker)})
+    context = AgentContext(
+        environment="sales", model=reference()[2], params={"sleep": 2.0, "marker": str(marker)}
+    )
     store = SqliteStore(tmp_path / "s.sqlite3")
     orchestrator = Orchestrator(store=store, agents=DOUBLES, timeout_s=60.0, num_cpus=0.5)
     out: list[ActionResult] = []
@@ -82,8 +84,9 @@ def test_cancel_stops_the_running_action_and_the_rest(ray_session: Any, tmp_path
     """cancel() during an action → it and every later action end `cancelled`."""
     plan = _plan("slow", "quick")
     marker = tmp_path / "started"
-    context = AgentContext(environment="sales", model=reference()[2],
-                           params={"sleep": 600.0, "marker": str(marker)})
+    context = AgentContext(
+        environment="sales", model=reference()[2], params={"sleep": 600.0, "marker": str(marker)}
+    )
     orchestrator = Orchestrator(agents=DOUBLES, num_cpus=0.5)
     out: list[ActionResult] = []
     runner = threading.Thread(target=lambda: out.extend(orchestrator.run(plan, context)))

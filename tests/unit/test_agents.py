@@ -30,8 +30,15 @@ ROOT = Path(__file__).resolve().parents[2]
 def setting() -> tuple[Plan, AgentContext]:
     """The reference plan and a small-twin context improving model-v3 against model-v2."""
     env, v2, v3, analysis = reference()
-    context = AgentContext(environment=env, model=v3, champion=v2, customers=2_000, days=14.0,
-                           replicates=4, params={"max_trials": 1, "training_rows": 4_000})
+    context = AgentContext(
+        environment=env,
+        model=v3,
+        champion=v2,
+        customers=2_000,
+        days=14.0,
+        replicates=4,
+        params={"max_trials": 1, "training_rows": 4_000},
+    )
     return build_plan(analysis), context
 
 
@@ -69,17 +76,26 @@ def test_qa_fails_the_cold_start_breaker_and_passes_the_champion(
     plan, context = setting
     v2 = context.champion
     assert v2 is not None
-    broken = v2.model_copy(update={"name": "v2-cold-bug",
-                                   "import_path": "tests.agent_doubles:ColdStartBreaker"})
-    candidates = tuple(Candidate(name=m.name, agent="test", action_id="a", model=m)
-                       for m in (v2, broken))
-    gated = QaAgent().propose(plan.actions[0], context.model_copy(update={"candidates": candidates}))
+    broken = v2.model_copy(
+        update={"name": "v2-cold-bug", "import_path": "tests.agent_doubles:ColdStartBreaker"}
+    )
+    candidates = tuple(
+        Candidate(name=m.name, agent="test", action_id="a", model=m) for m in (v2, broken)
+    )
+    gated = QaAgent().propose(
+        plan.actions[0], context.model_copy(update={"candidates": candidates})
+    )
     gates = {c.name: c.gate for c in gated}
     assert gates["model-v2"] is not None and gates["model-v2"].passed
     bad = gates["v2-cold-bug"]
     assert bad is not None and not bad.passed and bad.failed_scenario == "cold_start"
-    assert {c.scenario for c in bad.checks} == {"cold_start", "surge", "drift", "missing_values",
-                                                "extreme_values"}
+    assert {c.scenario for c in bad.checks} == {
+        "cold_start",
+        "surge",
+        "drift",
+        "missing_values",
+        "extreme_values",
+    }
 
 
 def test_ml_pipeline_retrains_the_segment_fix(setting: tuple[Plan, AgentContext]) -> None:
@@ -114,14 +130,16 @@ def test_a_third_party_agent_registers_through_entry_points(tmp_path: Path) -> N
     """A tiny installed distribution's `twinloop.agents` entry point is found and dispatched."""
     pkg = tmp_path / "tiny_agent_pkg"
     pkg.mkdir()
-    (pkg / "__init__.py").write_text(textwrap.dedent("""
+    (pkg / "__init__.py").write_text(
+        textwrap.dedent("""
         from twinloop.agents.protocol import Candidate
 
         class TinyAgent:
             def propose(self, action, context):
                 return [Candidate(name="tiny", agent="tiny", action_id=action.id,
                                   model=context.model)]
-    """))
+    """)
+    )
     info = tmp_path / "tiny_agent_pkg-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tiny-agent-pkg\nVersion: 0.1\n")
@@ -135,14 +153,22 @@ def test_a_third_party_agent_registers_through_entry_points(tmp_path: Path) -> N
         from twinloop.strategy import build_plan
         env, v2, v3, analysis = reference()
         plan = build_plan(analysis)
-        plan = plan.model_copy(update={"actions": (plan.actions[0].model_copy(update={"agent": "tiny"}),)})
+        tiny = plan.actions[0].model_copy(update={"agent": "tiny"})
+        plan = plan.model_copy(update={"actions": (tiny,)})
         [result] = dispatch_serial(plan, AgentContext(environment=env, model=v3))
         print(json.dumps({"kinds": sorted(discover()), "status": result.status,
                           "names": [c.name for c in result.candidates]}))
     """)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert "tiny" in seen["kinds"] and seen["status"] == "completed" and seen["names"] == ["tiny"]

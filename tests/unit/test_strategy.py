@@ -26,25 +26,37 @@ def planned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Plan, SqliteStore
     env, _, v3, analysis = reference()
     store = SqliteStore(tmp_path_factory.mktemp("plan") / "store.sqlite3")
     store.put_model("analyses", analysis.experiment_id, analysis)
-    policy = v3.model_copy(update={"name": "model-v3-policy",
-                                   "segment_thresholds": best_thresholds(env, v3, seed=0)})
-    extra = {POLICY_KEY: HeadToHeadSpec(environment=env, baseline=v3, challenger=policy,
-                                        kpis=["revenue"], customers=SIZE.customers,
-                                        days=SIZE.days, replicates=SIZE.replicates)}
+    policy = v3.model_copy(
+        update={"name": "model-v3-policy", "segment_thresholds": best_thresholds(env, v3, seed=0)}
+    )
+    extra = {
+        POLICY_KEY: HeadToHeadSpec(
+            environment=env,
+            baseline=v3,
+            challenger=policy,
+            kpis=["revenue"],
+            customers=SIZE.customers,
+            days=SIZE.days,
+            replicates=SIZE.replicates,
+        )
+    }
     return plan_analysis(store, analysis.experiment_id, size=SIZE, extra=extra), store
 
 
 def test_segment_fix_ranks_first_and_measured_actions_by_uplift(
     planned: tuple[Plan, SqliteStore],
 ) -> None:
-    """The enterprise fix leads; sandbox-measured threshold and latency actions follow their uplift."""
+    """The enterprise fix leads; measured threshold and latency actions follow their uplift."""
     plan = planned[0]
     first = plan.actions[0]
     assert first.root_cause == "segment:segment=enterprise" and first.agent == "ml_pipeline"
     assert first.uplift.source == "sandbox" and first.training_plan is not None
     assert first.training_plan.segments == ("enterprise",)
-    measured = [a for a in plan.actions if a.agent in ("business", "performance")
-                and a.uplift.source == "sandbox"]
+    measured = [
+        a
+        for a in plan.actions
+        if a.agent in ("business", "performance") and a.uplift.source == "sandbox"
+    ]
     assert {a.agent for a in measured} == {"business", "performance"}
     gains = [a.uplift.relative.estimate for a in measured]  # type: ignore[union-attr]
     assert gains == sorted(gains, reverse=True)

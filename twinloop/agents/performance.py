@@ -15,12 +15,12 @@ from pydantic import Field
 
 from twinloop.agents.protocol import AgentContext, Candidate
 from twinloop.agents.twin import compare
+from twinloop.contract import FrozenModel
 from twinloop.sim.models import ModelProfile, ModelSpec
-from twinloop.strategy.base import Frozen
 from twinloop.strategy.models import Action
 
 
-class ServingOption(Frozen):
+class ServingOption(FrozenModel):
     """One serving configuration as factors on the current one (units: × current)."""
 
     name: str

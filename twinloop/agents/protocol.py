@@ -12,13 +12,13 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import Field
 
+from twinloop.contract import FrozenModel
 from twinloop.sandbox.specs import EnvironmentRef
 from twinloop.sim.models import ModelSpec
-from twinloop.strategy.base import Frozen
 from twinloop.strategy.models import Action, SandboxEvidence
 
 
-class ScenarioCheck(Frozen):
+class ScenarioCheck(FrozenModel):
     """One qa edge-case scenario run on one candidate."""
 
     scenario: str
@@ -28,7 +28,7 @@ class ScenarioCheck(Frozen):
     detail: str
 
 
-class QaGate(Frozen):
+class QaGate(FrozenModel):
     """The qa verdict on a candidate: passed, or the first scenario that failed (a veto)."""
 
     candidate: str
@@ -37,7 +37,7 @@ class QaGate(Frozen):
     checks: tuple[ScenarioCheck, ...]
 
 
-class Candidate(Frozen):
+class Candidate(FrozenModel):
     """A draft model an agent proposes, with the evidence that made it."""
 
     name: str
@@ -49,7 +49,7 @@ class Candidate(Frozen):
     gate: QaGate | None = None
 
 
-class AgentContext(Frozen):
+class AgentContext(FrozenModel):
     """Everything an agent may use; sizes are per twin run (units in the names)."""
 
     environment: EnvironmentRef = "sales"

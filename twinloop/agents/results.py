@@ -7,13 +7,13 @@ from typing import Literal
 from pydantic import Field
 
 from twinloop.agents.protocol import Candidate
-from twinloop.strategy.base import Frozen
+from twinloop.contract import FrozenModel
 
 ACTION_RESULTS = "action_results"
 Status = Literal["completed", "failed", "timed_out", "cancelled"]
 
 
-class ActionResult(Frozen):
+class ActionResult(FrozenModel):
     """The outcome of one action: ``completed`` with candidates, or why not."""
 
     plan_id: str

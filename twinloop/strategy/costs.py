@@ -14,10 +14,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+from twinloop.contract import SECONDS_PER_HOUR
 from twinloop.stats.power import sample_size
 from twinloop.strategy.models import Cost, PlanSettings, RiskLevel
 
-SECONDS_PER_HOUR = 3600.0
 # Which guardrails a change of each kind can move (what the championship will watch).
 GUARDRAILS_OF_AGENT: Mapping[str, tuple[str, ...]] = {
     "ml_pipeline": ("model_accuracy", "conversion_rate"),

@@ -13,15 +13,15 @@ from pydantic import Field
 
 from twinloop.analysis.analyzer import FailureAnalysis
 from twinloop.config import Settings
+from twinloop.contract import FrozenModel
 from twinloop.sandbox.executor import Executor
 from twinloop.sandbox.headtohead import run_head_to_head
 from twinloop.sandbox.results import HeadToHeadResult
 from twinloop.sandbox.specs import HeadToHeadSpec
-from twinloop.strategy.base import Frozen
 from twinloop.strategy.models import Estimate, SandboxEvidence
 
 
-class ValidationSize(Frozen):
+class ValidationSize(FrozenModel):
     """How big each planning head-to-head is (units in the names)."""
 
     customers: int = Field(default=3_000, ge=100, le=5_000_000)

@@ -18,6 +18,7 @@ from twinloop.analysis.analyzer import KIND as ANALYSES
 from twinloop.analysis.analyzer import FailureAnalysis
 from twinloop.analysis.hypotheses import Hypothesis
 from twinloop.config import Settings
+from twinloop.errors import NotFound
 from twinloop.sandbox.executor import Executor
 from twinloop.sandbox.specs import HeadToHeadSpec
 from twinloop.store import Store
@@ -106,7 +107,10 @@ def _rank_key(action: Action) -> tuple[bool, float, float, str]:
 
 def load_analysis(store: Store, analysis_id: str) -> FailureAnalysis:
     """The stored analysis; NotFound (→ 404) for an unknown id."""
-    return store.get_model(ANALYSES, analysis_id, FailureAnalysis)
+    found = store.find_model(ANALYSES, analysis_id, FailureAnalysis)
+    if found is None:
+        raise NotFound("analysis", analysis_id)
+    return found
 
 
 def plan_analysis(

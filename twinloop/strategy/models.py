@@ -12,14 +12,14 @@ from typing import Any, Literal
 from pydantic import Field
 
 from twinloop.config import Settings
-from twinloop.strategy.base import Frozen
+from twinloop.contract import FrozenModel
 
 UpliftSource = Literal["sandbox", "what_if", "none"]
 RiskLevel = Literal["low", "medium", "high"]
 BUILTIN_AGENTS = ("performance", "ml_pipeline", "business", "qa")
 
 
-class Estimate(Frozen):
+class Estimate(FrozenModel):
     """A point estimate with its interval (``lower <= estimate <= upper``)."""
 
     estimate: float
@@ -32,7 +32,7 @@ class Estimate(Frozen):
         return Estimate(estimate=self.estimate * factor, lower=min(a, b), upper=max(a, b))
 
 
-class SandboxEvidence(Frozen):
+class SandboxEvidence(FrozenModel):
     """One head-to-head in the twin, as the plan uses it: the challenger's gain on one KPI."""
 
     kpi: str
@@ -55,7 +55,7 @@ class SandboxEvidence(Frozen):
         return self.difference.scaled(1.0 / abs(self.baseline_mean))
 
 
-class Uplift(Frozen):
+class Uplift(FrozenModel):
     """What the action should win: on the primary KPI (relative) and in money per month."""
 
     source: UpliftSource = Field(description="sandbox validation, else the what-if estimate")
@@ -66,7 +66,7 @@ class Uplift(Frozen):
     note: str
 
 
-class Cost(Frozen):
+class Cost(FrozenModel):
     """What the action costs once: compute, labelled data, and the guardrails it puts at risk."""
 
     measured_cpu_seconds: float = Field(description="sandbox replicate-seconds of this run")
@@ -83,7 +83,7 @@ class Cost(Frozen):
     assumptions: tuple[str, ...]
 
 
-class TrainingPlan(Frozen):
+class TrainingPlan(FrozenModel):
     """The input of a retraining search: data, search space, resources, estimated wall time."""
 
     segments: tuple[str, ...]
@@ -97,7 +97,7 @@ class TrainingPlan(Frozen):
     estimated_wall_seconds: float
 
 
-class Action(Frozen):
+class Action(FrozenModel):
     """One thing to do, who does it, what it should win, what it costs, and its ROI."""
 
     id: str = Field(description="stable, store-safe: the root cause id as a slug")
@@ -117,7 +117,7 @@ class Action(Frozen):
     notes: tuple[str, ...] = ()
 
 
-class PlanSettings(Frozen):
+class PlanSettings(FrozenModel):
     """Prices and planning knobs; the defaults are documented in docs/strategy.md."""
 
     cpu_hour_price: float = Field(default=0.05, ge=0.0, description="money per CPU-hour")
@@ -152,7 +152,7 @@ class PlanSettings(Frozen):
         return cls.model_validate({**prices, **overrides})
 
 
-class Plan(Frozen):
+class Plan(FrozenModel):
     """The strategy for one analysis: actions best ROI first, or empty with the reason."""
 
     id: str
