@@ -69,7 +69,7 @@ class Orchestrator:
         with self._lock:
             if kind not in self._actors:
                 path = agent_path(kind, self.paths)
-                self._actors[kind] = AgentActor.options(  # type: ignore[attr-defined]
+                self._actors[kind] = AgentActor.options(
                     name=f"twinloop-agent-{self.label}-{kind}",
                     num_cpus=self.num_cpus,
                     max_restarts=0,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from serve_apps.limits import Limits, check_limit
 from serve_apps.schemas.base import EDGE_CONFIG, EdgeModel
 from twinloop.contract import ID_FIELD_PATTERN
 from twinloop.strategy.evidence import ValidationSize
@@ -15,6 +16,14 @@ class PlanRequest(EdgeModel, ValidationSize):
     model_config = EDGE_CONFIG
 
     analysis_id: str = Field(pattern=ID_FIELD_PATTERN, description="A stored analysis' id.")
+
+    def check(self, limits: Limits) -> None:
+        """Each validation run within the sandbox's limits; all of them within customer-days."""
+        check_limit("customers", self.customers, limits.max_customers)
+        check_limit("days", self.days, limits.max_days)
+        check_limit("replicates", self.replicates, limits.max_replicates)
+        total = self.customers * self.days * self.replicates * 2 * self.top
+        check_limit("customers", total, limits.max_customer_days)
 
     def size(self) -> ValidationSize:
         return ValidationSize.model_validate(self.model_dump(exclude={"analysis_id"}))

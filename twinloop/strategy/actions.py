@@ -59,13 +59,12 @@ def uplift_of(
 ) -> Uplift:
     """Sandbox evidence when it ran; else the analyzer's what-if (the cause's share of the loss)."""
     if evidence is not None and evidence.relative is not None:
-        relative = evidence.relative
-        money = relative.scaled(scale) if scale is not None else None
+        measured = evidence.relative
         return Uplift(
             source="sandbox",
             kpi=evidence.kpi,
-            relative=relative,
-            money_per_month=money,
+            relative=measured,
+            money_per_month=measured.scaled(scale) if scale is not None else None,
             evidence=evidence,
             note=f"measured: {evidence.challenger} vs {evidence.baseline} over "
             f"{evidence.replicates} paired replicates; money = relative gain × the loser's "
@@ -79,6 +78,8 @@ def uplift_of(
             money_per_month=None,
             note="not estimated: no sandbox run and no what-if for this action",
         )
+    money: Estimate | None
+    relative: Estimate | None
     if h.gain_unit == "money_per_month":
         money = share_interval or Estimate(
             estimate=h.expected_gain, lower=h.expected_gain, upper=h.expected_gain
