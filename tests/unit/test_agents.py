@@ -126,7 +126,9 @@ def test_builtins_are_discovered() -> None:
     assert set(BUILTIN) <= set(discover())
 
 
-def test_a_third_party_agent_registers_through_entry_points(tmp_path: Path) -> None:
+def test_a_third_party_agent_registers_through_entry_points(
+    setting: tuple[Plan, AgentContext], tmp_path: Path
+) -> None:
     """A tiny installed distribution's `twinloop.agents` entry point is found and dispatched."""
     pkg = tmp_path / "tiny_agent_pkg"
     pkg.mkdir()
@@ -144,24 +146,29 @@ def test_a_third_party_agent_registers_through_entry_points(tmp_path: Path) -> N
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tiny-agent-pkg\nVersion: 0.1\n")
     (info / "entry_points.txt").write_text("[twinloop.agents]\ntiny = tiny_agent_pkg:TinyAgent\n")
+    plan, context = setting
+    tiny = plan.actions[0].model_copy(update={"agent": "tiny"})
+    (tmp_path / "plan.json").write_text(
+        plan.model_copy(update={"actions": (tiny,)}).model_dump_json()
+    )
+    (tmp_path / "context.json").write_text(context.model_dump_json())
     script = textwrap.dedent("""
-        import json
-        from tests.strategy_reference import reference
+        import json, sys
+        from pathlib import Path
         from twinloop.agents.dispatch import dispatch_serial
         from twinloop.agents.protocol import AgentContext
         from twinloop.agents.registry import discover
-        from twinloop.strategy import build_plan
-        env, v2, v3, analysis = reference()
-        plan = build_plan(analysis)
-        tiny = plan.actions[0].model_copy(update={"agent": "tiny"})
-        plan = plan.model_copy(update={"actions": (tiny,)})
-        [result] = dispatch_serial(plan, AgentContext(environment=env, model=v3))
+        from twinloop.strategy import Plan
+        here = Path(sys.argv[1])
+        plan = Plan.model_validate_json((here / "plan.json").read_text())
+        context = AgentContext.model_validate_json((here / "context.json").read_text())
+        [result] = dispatch_serial(plan, context)
         print(json.dumps({"kinds": sorted(discover()), "status": result.status,
                           "names": [c.name for c in result.candidates]}))
     """)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
     done = subprocess.run(
-        [sys.executable, "-c", script],
+        [sys.executable, "-c", script, str(tmp_path)],
         cwd=ROOT,
         env=env,
         capture_output=True,
