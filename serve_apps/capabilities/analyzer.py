@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from serve_apps.capabilities.base import CapabilityService
-from serve_apps.runs import Progress
+from serve_apps.runs import Deferred, Progress
 from serve_apps.schemas.analyzer import AnalyzeRequest, PatternList
 from serve_apps.schemas.improvements import PlanRequest
 from serve_apps.tables import table_from_json
@@ -33,7 +33,7 @@ class AnalyzerService(CapabilityService):
     def background(self) -> Mapping[str, Callable[[Any, Progress], BaseModel]]:
         return {
             "analyze_failure": lambda request, _progress: self._analyze(request),
-            "plan_improvements": lambda request, _progress: self.plan_improvements(request),
+            "plan_improvements": lambda request, _progress: self._plan(request),
         }
 
     def analyze_failure(self, request: AnalyzeRequest) -> FailureAnalysis:
@@ -45,8 +45,18 @@ class AnalyzerService(CapabilityService):
             raise NotFound("analysis", experiment_id)
         return found.to_model(FailureAnalysis)
 
-    def plan_improvements(self, request: PlanRequest) -> Plan:
-        """The strategy for a stored analysis (NotFound → 404), kept under kind ``plans``."""
+    def plan_improvements(self, request: PlanRequest) -> Plan | Deferred:
+        """The strategy for a stored analysis (NotFound → 404), kept under kind ``plans``;
+        validations above the inline budget run in the background."""
+        work = request.customer_days()
+        if work > self.limits.inline_customer_days:
+            return Deferred(
+                f"the validations simulate {work:.3g} customer-days, above the inline budget "
+                f"of {self.limits.inline_customer_days:.3g}"
+            )
+        return self._plan(request)
+
+    def _plan(self, request: PlanRequest) -> Plan:
         settings = self.config.settings
         return plan_analysis(
             self.store,

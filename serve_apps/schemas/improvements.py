@@ -22,8 +22,11 @@ class PlanRequest(EdgeModel, ValidationSize):
         check_limit("customers", self.customers, limits.max_customers)
         check_limit("days", self.days, limits.max_days)
         check_limit("replicates", self.replicates, limits.max_replicates)
-        total = self.customers * self.days * self.replicates * 2 * self.top
-        check_limit("customers", total, limits.max_customer_days)
+        check_limit("customers", self.customer_days(), limits.max_customer_days)
+
+    def customer_days(self) -> float:
+        """Customer-days of every validation run: customers × days × replicates × 2 arms × top."""
+        return self.customers * self.days * self.replicates * 2 * self.top
 
     def size(self) -> ValidationSize:
         return ValidationSize.model_validate(self.model_dump(exclude={"analysis_id"}))

@@ -509,6 +509,7 @@ def test_analyze_failure_bad_input_names_the_field(api: Api) -> None:
     assert _error(api.client.get("/analyses/exp-none"), 404)["field"] == "analysis"
 
 
+ASYNC = {"Prefer": "respond-async"}
 PLAN_SIZE = {"top": 1, "customers": 500, "days": 7, "replicates": 2}
 
 
@@ -521,6 +522,12 @@ def test_improvement_plan_ranks_the_stored_analysis_fixes(api: Api) -> None:
     assert plan["analysis_id"] == "exp-200" and plan["reason"] is None
     assert [a["rank"] for a in plan["actions"]] == list(range(1, len(plan["actions"]) + 1))
     assert plan["actions"][0]["uplift"]["source"] == "sandbox"
+    body = {"analysisId": "exp-200", **PLAN_SIZE}
+    accepted = api.client.post("/improvements/plan", json=body, headers=ASYNC)
+    assert accepted.status_code == 202, accepted.text
+    run = _poll(api, accepted.headers["location"])
+    later = run["result"]
+    assert [a["id"] for a in later["actions"]] == [a["id"] for a in plan["actions"]]
 
 
 def test_improvement_plan_refusals_and_the_empty_plan(api: Api) -> None:
