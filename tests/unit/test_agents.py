@@ -180,3 +180,21 @@ def test_a_third_party_agent_registers_through_entry_points(
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert "tiny" in seen["kinds"] and seen["status"] == "completed" and seen["names"] == ["tiny"]
     assert "tiny" not in discover()  # nothing leaked into this process
+
+
+def test_what_travels_to_an_actor_survives_pickling(setting: tuple[Plan, AgentContext]) -> None:
+    """Actions, contexts, candidates and results round-trip through pickle unchanged."""
+    import pickle
+
+    plan, context = setting
+    candidate = Candidate(name="c", agent="qa", action_id=plan.actions[0].id, model=context.model)
+    result = ActionResult(
+        plan_id=plan.id,
+        action_id=plan.actions[0].id,
+        agent="qa",
+        status="completed",
+        candidates=(candidate,),
+        attempts=1,
+    )
+    for value in (plan.actions[0], context, candidate, result):
+        assert pickle.loads(pickle.dumps(value)) == value
