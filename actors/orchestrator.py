@@ -137,7 +137,7 @@ class Orchestrator:
                 found = ray.get(ref)
             except RayActorError as exc:  # the actor died: a fresh one re-runs the action
                 self._drop(action.agent, kill=False)
-                last_error = f"agent actor died: {type(exc).__name__}"
+                last_error = f"agent actor died: {type(exc).__name__}: {str(exc)[:300]}"
                 continue
             except RayTaskError as exc:  # the agent raised: deterministic, not retried
                 cause = exc.cause if exc.cause is not None else exc

@@ -12,9 +12,10 @@ import ray
 
 from actors.orchestrator import Orchestrator
 from tests.agent_doubles import SlowAgent
-from tests.strategy_reference import reference
 from twinloop.agents.protocol import AgentContext
 from twinloop.agents.results import ACTION_RESULTS, ActionResult
+from twinloop.analysis.analyzer import analyze_failure
+from twinloop.sim.models import ModelProfile
 from twinloop.store import SqliteStore
 from twinloop.strategy import Plan, build_plan
 
@@ -22,9 +23,26 @@ pytestmark = pytest.mark.ray
 DOUBLES = {"slow": "tests.agent_doubles:SlowAgent", "quick": "tests.agent_doubles:QuickAgent"}
 
 
+LOSER = ModelProfile(name="model-v3", accuracy=0.8, latency_p50_ms=131.0, latency_p95_ms=300.0)
+SUMMARY = {  # a significant conversion loss in summary form: analysed in milliseconds
+    "experimentId": "exp-orchestrated",
+    "variants": [{"name": "model-v2", "control": True}, {"name": "model-v3"}],
+    "businessParameters": {"trafficPerDay": 50000, "valuePerConversion": 40},
+    "metrics": {
+        "conversion": {"kind": "conversion", "role": "primary", "variants": {
+            "model-v2": {"n": 10000, "successes": 1200},
+            "model-v3": {"n": 10050, "successes": 1100}}},
+        "latency_ms": {"variants": {
+            "model-v2": {"n": 10000, "mean": 100.0, "std": 30.0},
+            "model-v3": {"n": 10050, "mean": 131.0, "std": 35.0}}},
+    },
+}  # fmt: skip
+
+
 def _plan(*agents: str) -> Plan:
-    """The reference plan's first actions, re-assigned to the given agent kinds."""
-    plan = build_plan(reference()[3])
+    """A plan's first actions, re-assigned to the given agent kinds."""
+    plan = build_plan(analyze_failure(SUMMARY))
+    assert len(plan.actions) >= len(agents)
     pairs = zip(plan.actions, agents, strict=False)
     actions = tuple(a.model_copy(update={"agent": k}) for a, k in pairs)
     return plan.model_copy(update={"actions": actions})
@@ -46,7 +64,7 @@ def test_killed_agent_action_completes_on_retry_with_the_same_result(
     plan = _plan("slow")
     marker = tmp_path / "started"
     context = AgentContext(
-        environment="sales", model=reference()[2], params={"sleep": 2.0, "marker": str(marker)}
+        environment="sales", model=LOSER, params={"sleep": 2.0, "marker": str(marker)}
     )
     store = SqliteStore(tmp_path / "s.sqlite3")
     orchestrator = Orchestrator(store=store, agents=DOUBLES, timeout_s=60.0, num_cpus=0.5)
@@ -70,7 +88,7 @@ def test_killed_agent_action_completes_on_retry_with_the_same_result(
 def test_hung_agent_times_out_and_the_plan_goes_on(ray_session: Any, tmp_path: Path) -> None:
     """An agent sleeping past its deadline → timed_out; the next action still completes."""
     plan = _plan("slow", "quick")
-    context = AgentContext(environment="sales", model=reference()[2], params={"sleep": 600.0})
+    context = AgentContext(environment="sales", model=LOSER, params={"sleep": 600.0})
     orchestrator = Orchestrator(agents=DOUBLES, timeouts={"slow": 2.0}, num_cpus=0.5)
     try:
         first, second = orchestrator.run(plan, context)
@@ -85,7 +103,7 @@ def test_cancel_stops_the_running_action_and_the_rest(ray_session: Any, tmp_path
     plan = _plan("slow", "quick")
     marker = tmp_path / "started"
     context = AgentContext(
-        environment="sales", model=reference()[2], params={"sleep": 600.0, "marker": str(marker)}
+        environment="sales", model=LOSER, params={"sleep": 600.0, "marker": str(marker)}
     )
     orchestrator = Orchestrator(agents=DOUBLES, num_cpus=0.5)
     out: list[ActionResult] = []
