@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.strategy_reference import reference
-from twinloop.agents.business import BusinessAgent
+from twinloop.agents.business import GRID, BusinessAgent, expected_hits, twin_sample
 from twinloop.agents.dispatch import dispatch_serial
 from twinloop.agents.ml_pipeline import MlPipelineAgent
 from twinloop.agents.performance import PerformanceAgent
@@ -20,6 +20,7 @@ from twinloop.agents.protocol import AgentContext, Candidate
 from twinloop.agents.qa import QaAgent
 from twinloop.agents.registry import BUILTIN, discover
 from twinloop.agents.results import ACTION_RESULTS, ActionResult
+from twinloop.sim.models import PredictorModel
 from twinloop.store import SqliteStore
 from twinloop.strategy import Plan, build_plan
 
@@ -54,6 +55,25 @@ def test_business_agent_moves_the_threshold_for_revenue(setting: tuple[Plan, Age
     assert candidate.evidence is not None and candidate.evidence.difference.lower > 0
     before, after = candidate.details["model_accuracy"]
     assert after >= before - 0.01
+
+
+def test_one_threshold_for_revenue_is_not_the_one_for_accuracy(
+    setting: tuple[Plan, AgentContext],
+) -> None:
+    """A global threshold chosen for money: revenue up in the twin, yet accuracy not raised —
+    the accuracy optimiser would have picked another threshold."""
+    plan, context = setting
+    env, v3 = reference()[0], context.model
+    assert isinstance(v3, PredictorModel)
+    global_policy = context.model_copy(update={"params": {"policy": "global"}})
+    [candidate] = BusinessAgent().propose(_action(plan, "business"), global_policy)
+    chosen = candidate.details["threshold"]
+    _, p, scores = twin_sample(env, v3, context.seed, 20_000)
+    by_accuracy = max(GRID, key=lambda t: expected_hits(scores, p, t))
+    assert chosen != by_accuracy
+    assert candidate.evidence is not None and candidate.evidence.difference.lower > 0
+    before, after = candidate.details["model_accuracy"]
+    assert after <= before + 0.005
 
 
 def test_performance_agent_respects_the_latency_guardrail(
