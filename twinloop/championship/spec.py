@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import re
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 
+from twinloop.errors import InvalidInput
 from twinloop.registry.frozen import Frozen
 from twinloop.registry.models import FAMILY_PATTERN, VERSION_PATTERN
+from twinloop.sandbox.specs import invalid_input
 
 
 class ExternalGate(Frozen):
@@ -62,3 +64,13 @@ class ChampionshipSpec(Frozen):
     @property
     def confirmation_n(self) -> int:
         return self.confirmation_replicates or self.replicates
+
+
+def parse_championship_spec(data: object) -> ChampionshipSpec:
+    """Validate parsed JSON into a spec; InvalidInput names the field."""
+    if not isinstance(data, dict):
+        raise InvalidInput("spec", f"must be a JSON object, got {type(data).__name__}")
+    try:
+        return ChampionshipSpec.model_validate(data)
+    except ValidationError as exc:
+        raise invalid_input(exc) from exc
