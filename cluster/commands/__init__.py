@@ -17,4 +17,6 @@ COMMANDS: list[str] = [
     "analyze",
     "serve",
     "sandbox",
+    "models",
+    "championship",
 ]
