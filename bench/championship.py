@@ -34,7 +34,7 @@ from twinloop.sandbox.replicate import ReplicateTask
 from twinloop.sandbox.seeding import INDEPENDENT_STREAM, replicate_seed
 from twinloop.sim.models import ModelProfile, SegmentOverride
 from twinloop.sim.spec import SimulationSpec
-from twinloop.store_sqlite import SqliteStore
+from twinloop.store import SqliteStore
 
 CANDIDATES = [
     ("better +7 pts", ModelProfile(accuracy=0.85)),

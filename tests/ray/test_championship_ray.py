@@ -20,7 +20,7 @@ from twinloop.sim.domains import environment
 from twinloop.sim.groundtruth import sample_customers
 from twinloop.sim.models import ModelProfile, OnnxModel
 from twinloop.sim.onnxmodel import sha256_hex
-from twinloop.store_sqlite import SqliteStore
+from twinloop.store import SqliteStore
 
 pytestmark = pytest.mark.ray
 

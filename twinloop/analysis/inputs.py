@@ -1,6 +1,7 @@
 """The Failure Analyzer's input: an A/B test result in any form a user has (``AbTestResult``).
 
-The seed's camelCase JSON is accepted as is::
+The model's fields are snake_case; the seed's camelCase JSON is read by the explicit constructor
+:meth:`AbTestResult.from_friendly` (the HTTP edge and the CLI call it)::
 
     {"experimentId": "exp-123", "winner": "model-v2", "loser": "model-v3",
      "metrics": {"accuracy": {"winner": 0.92, "loser": 0.78, "percentChange": -15.2}}}
@@ -9,29 +10,20 @@ and so are richer forms: variants with their planned allocation and which one is
 metrics with a kind, a direction and a role and per-variant data in any form the statistics
 engine takes (point, binomial, continuous, sums, ratio, covariate, raw values — the ``form`` key
 may be left out when the keys make it plain), business parameters, a segment breakdown, or a raw
-per-unit file. :func:`parse_ab_result` normalises, validates and checks the numbers, raising
-:class:`InvalidInput` with the dotted field (``metrics.conversion.variants.B.successes``).
+per-unit file. ``from_friendly`` normalises (``normalise.py``), validates and checks the numbers,
+raising :class:`InvalidInput` with the dotted field as the user spelled it
+(``metrics.conversion.variants.B.successes``).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, get_args
+from typing import Any, Literal, Self, get_args
 
-from pydantic import (
-    AliasChoices,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
-from pydantic.alias_generators import to_camel
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from twinloop.analysis.normalise import dotted, message_of, normalise
+from twinloop.analysis.normalise import dotted, message_of, normalise, respell
 from twinloop.errors import InvalidInput
 from twinloop.sim.models import ModelProfile
 from twinloop.stats.inputs import FormData, MetricType, to_stats
@@ -84,9 +76,7 @@ def infer_role(kind: str) -> Role:
 
 
 class _Input(BaseModel):
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True
-    )
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class VariantInfo(_Input):
@@ -97,7 +87,6 @@ class VariantInfo(_Input):
     allocation: float | None = Field(
         default=None,
         gt=0.0,
-        validation_alias=AliasChoices("allocation", "plannedAllocation", "planned_allocation"),
         description="planned share of units (weights are normalised); None = equal split",
     )
     units: int | None = Field(default=None, ge=0, description="units assigned (SRM check)")
@@ -183,16 +172,9 @@ class AbTestResult(_Input):
     winner: str | None = None
     loser: str | None = None
     metrics: tuple[MetricInput, ...] = ()
-    business: BusinessParameters | None = Field(
-        default=None,
-        validation_alias=AliasChoices("business", "businessParameters", "business_parameters"),
-    )
-    segments: tuple[SegmentRow, ...] = Field(
-        default=(), validation_alias=AliasChoices("segments", "segmentBreakdown")
-    )
-    raw: RawSource | None = Field(
-        default=None, validation_alias=AliasChoices("raw", "rawData", "raw_data")
-    )
+    business: BusinessParameters | None = None
+    segments: tuple[SegmentRow, ...] = ()
+    raw: RawSource | None = None
     primary_metrics: tuple[str, ...] = Field(
         default=(), description="names of the deciding metrics; others become non-primary"
     )
@@ -203,12 +185,28 @@ class AbTestResult(_Input):
         default=None, description="sandbox preset for validation plans; None = the settings'"
     )
 
-    @model_validator(mode="before")
     @classmethod
-    def _seed_form(cls, data: Any, info: ValidationInfo) -> Any:
-        if info.context and info.context.get("normalised"):
-            return data  # parse_ab_result did it already
-        return normalise(data) if isinstance(data, Mapping) else data
+    def from_friendly(cls, data: Mapping[str, Any], *, raw_given: bool = False) -> Self:
+        """Read the seed's and other friendly JSON shapes (module docstring) and check every
+        number; InvalidInput names the first bad field as the user spelled it.
+
+        ``raw_given`` says per-unit rows come separately (in memory), not through ``raw.path``.
+        """
+        if not isinstance(data, Mapping):
+            raise InvalidInput("result", f"must be a JSON object, got {type(data).__name__}")
+        normalised, spellings = normalise(data)
+        names = [m.get("name") for m in normalised.get("metrics", ()) if isinstance(m, Mapping)]
+        try:
+            result = cls.model_validate(normalised)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            field = respell(dotted(error["loc"], names), spellings)
+            raise InvalidInput(field, message_of(error)) from None
+        try:
+            check_result(result, raw_given=raw_given)
+        except InvalidInput as exc:
+            raise InvalidInput(respell(exc.field, spellings), exc.message) from None
+        return result
 
     @field_validator("experiment_id")
     @classmethod
@@ -235,24 +233,15 @@ class AbTestResult(_Input):
 def parse_ab_result(
     data: AbTestResult | Mapping[str, Any], *, raw_given: bool = False
 ) -> AbTestResult:
-    """Validate an A/B result and check every number; InvalidInput names the first bad field.
+    """A checked A/B result: a model is checked as is, anything else read by
+    :meth:`AbTestResult.from_friendly`.
 
     ``raw_given`` says per-unit rows come separately (in memory), not through ``raw.path``.
     """
-    if isinstance(data, AbTestResult):
-        result = data
-    else:
-        if not isinstance(data, Mapping):
-            raise InvalidInput("result", f"must be a JSON object, got {type(data).__name__}")
-        normalised = normalise(data)
-        names = [m.get("name") for m in normalised.get("metrics", ()) if isinstance(m, Mapping)]
-        try:
-            result = AbTestResult.model_validate(normalised, context={"normalised": True})
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            raise InvalidInput(dotted(error["loc"], names), message_of(error)) from None
-    check_result(result, raw_given=raw_given)
-    return result
+    if not isinstance(data, AbTestResult):
+        return AbTestResult.from_friendly(data, raw_given=raw_given)
+    check_result(data, raw_given=raw_given)
+    return data
 
 
 def check_result(result: AbTestResult, *, raw_given: bool = False) -> None:

@@ -80,9 +80,13 @@ class WhatIfSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    base_metrics: dict[str, float]
-    changes: dict[str, float | str]
-    graph: CausalGraph | None = None
+    base_metrics: dict[str, float] = Field(
+        description='Current value of each metric, e.g. {"conversion": 0.05}.'
+    )
+    changes: dict[str, float | str] = Field(
+        description='Relative change per metric: 0.1, "+10%" or "-20%".'
+    )
+    graph: CausalGraph | None = Field(default=None, description="Declared causal graph.")
     settings: WhatIfSettings = WhatIfSettings()
 
 
