@@ -22,6 +22,7 @@ from serve_apps.capabilities.analyzer import AnalyzerService
 from serve_apps.capabilities.base import CapabilityService
 from serve_apps.capabilities.canary import CanaryService
 from serve_apps.capabilities.metrics import MetricsService
+from serve_apps.capabilities.registry import RegistryService
 from serve_apps.capabilities.twin import TwinService
 from serve_apps.clients import CapabilityClient, HandleClient, InReplicaClient
 from serve_apps.config import AppConfig, app_config
@@ -86,11 +87,16 @@ Analyzer = serve.deployment(
     ray_actor_options={"num_cpus": 0.25},
 )
 
+# Registry reads and writes are short Store calls; a championship runs on its own actor pool.
+Registry = serve.deployment(
+    RegistryService, name="Registry", max_ongoing_requests=16, ray_actor_options={"num_cpus": 0.1}
+)
+
 Canary = serve.deployment(
     CanaryService, name="Canary", max_ongoing_requests=32, ray_actor_options={"num_cpus": 0.1}
 )
 
-DEPLOYMENTS = (Ingress, Twin, Metrics, Analyzer, Canary)
+DEPLOYMENTS = (Ingress, Twin, Metrics, Analyzer, Registry, Canary)
 
 
 def build_app(args: dict[str, Any]) -> Application:
@@ -102,6 +108,7 @@ def build_app(args: dict[str, Any]) -> Application:
         twin=Twin.bind(config),  # type: ignore[attr-defined]
         metrics=Metrics.bind(config),  # type: ignore[attr-defined]
         analyzer=Analyzer.bind(config),  # type: ignore[attr-defined]
+        registry=Registry.bind(config),  # type: ignore[attr-defined]
         canary=Canary.bind(config),  # type: ignore[attr-defined]
     )
     return app

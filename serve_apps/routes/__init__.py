@@ -13,6 +13,7 @@ from serve_apps.routes import (
     environments,
     health,
     metrics,
+    registry,
     runs,
     sandbox,
     simulation,
@@ -27,6 +28,7 @@ ROUTERS: tuple[OperationRouter, ...] = (
     analyzer.router,
     metrics.router,
     simulation.router,
+    registry.router,
     canary.router,
 )
 OPERATIONS: dict[str, Operation] = {op.name: op for r in ROUTERS for op in r.operations}

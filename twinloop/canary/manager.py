@@ -8,8 +8,9 @@ Applying a configuration to the serving layer is the injected ``apply`` (a Serve
 move, so the record never claims a canary the routers do not serve; a decision first claims the
 record by compare-and-set, then applies, then moves the aliases. Outcomes are merged by
 compare-and-set (``Store.update``) and are in the Store when :meth:`record_outcomes` returns; a
-batch id makes a retried batch merge once. A decision acts once: the record's status leaves ``running`` by
-compare-and-set, so of two replicas deciding at once one acts and the other sees it done.
+batch id makes a retried batch merge once. A decision acts once: the record's status leaves
+``running`` by compare-and-set, so of two replicas deciding at once one acts and the other sees it
+done.
 """
 
 from __future__ import annotations

@@ -159,11 +159,17 @@ def load_predictor(spec: PredictorModel | OnnxModel) -> Predictor:
     return obj  # type: ignore[no-any-return]
 
 
-def check_widths(
-    models: Sequence[ModelSpec], predictors: Sequence[Predictor | None], width: int
-) -> None:
-    """Refuse a predictor that declares a feature width other than the environment's ``width``."""
-    for model, predictor in zip(models, predictors, strict=True):
+def load_predictors(models: Sequence[ModelSpec], width: int) -> list[Predictor | None]:
+    """A predictor per scored model (None for a profile), each checked to take ``width`` columns.
+
+    An ONNX graph declares its input width; one that differs from the environment's predictor
+    features fails here, naming the model, instead of deep inside onnxruntime mid-run.
+    """
+    predictors: list[Predictor | None] = []
+    for model in models:
+        predictor = load_predictor(model) if isinstance(model, ScoredModel) else None
         check = getattr(predictor, "check_features", None)
         if check is not None:
             check(width, f"models.{model.name}")
+        predictors.append(predictor)
+    return predictors
