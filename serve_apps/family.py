@@ -7,8 +7,9 @@ the live replicas) and never restarts a replica. It assigns each unit to a versi
 the rows to the **Model** deployment with ``multiplexed_model_id=<family>/<version>``:
 ``serve.multiplexed`` keeps a few versions loaded per replica (an ONNX session each) and Serve
 routes a version's requests to replicas that already hold it, so a new canary version needs no
-new deployment at all. With ``batching`` the Model answers through ``serve.batch``: concurrent
-requests for one version become one ONNX call (docs/benchmarks.md measures both).
+new deployment at all. With ``batching`` (a family's choice, off by default) the Model answers
+through ``serve.batch``: concurrent requests for one version become one ONNX call. For a small
+ONNX model it did not pay (docs/benchmarks.md measures both): the call is cheaper than the wait.
 
 A lightweight update needs a stable deployment version: ``serve deploy`` derives it from the
 config file, but ``serve.run`` draws a random one per call (every call would roll the replicas).

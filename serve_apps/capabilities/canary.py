@@ -59,7 +59,7 @@ class CanaryService(CapabilityService):
                 log.exception("canary monitor tick failed")
 
     def set_canary(self, family: str, body: CanaryUpdate) -> CanaryView:
-        self.manager.start(family, body.version, body.weight, body.overrides())
+        self.manager.start(family, body.version, body.weight, body.overrides(), body.batching)
         return self.get_canary(family)
 
     def rollback_canary(self, family: str) -> CanaryView:

@@ -45,6 +45,9 @@ class CanaryUpdate(EdgeModel):
     min_units: int | None = Field(default=None, ge=2, description="Outcomes per side to promote.")
     max_duration_s: float | None = Field(default=None, gt=0.0, description="Then keep champion.")
     alpha: float | None = Field(default=None, gt=0.0, lt=0.5)
+    batching: bool | None = Field(
+        default=None, description="Score through serve.batch (default: keep the family's; off)."
+    )
 
     def overrides(self) -> dict[str, Any]:
         names = ("min_units", "max_duration_s", "alpha")

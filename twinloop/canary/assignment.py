@@ -52,7 +52,9 @@ class CanaryConfig(FrozenModel):
     salt: str = "0"
     generation: int = Field(default=0, ge=0)
     n_features: int | None = Field(default=None, ge=1, description="Width of a feature row.")
-    batching: bool = True
+    batching: bool = Field(
+        default=False, description="Score through serve.batch (pays only for costly models)."
+    )
 
     @model_validator(mode="after")
     def _weight_needs_canary(self) -> CanaryConfig:

@@ -108,9 +108,16 @@ class CanaryManager:
         return None if found is None else found.to_model(CanaryDecision)
 
     def start(
-        self, family: str, version: str, weight: float, overrides: dict[str, float] | None = None
+        self,
+        family: str,
+        version: str,
+        weight: float,
+        overrides: dict[str, float] | None = None,
+        batching: bool | None = None,
     ) -> CanaryRecord:
-        """Send ``weight`` of the units to ``version``; same version: only the weight moves."""
+        """Send ``weight`` of the units to ``version``; same version: only the weight moves.
+
+        ``batching`` (None: keep the family's) scores through ``serve.batch``."""
         fam = self.registry.family(family)
         self.registry.version(family, version)  # NotFound names it
         champion = self.registry.alias(family, "champion").version
@@ -148,6 +155,12 @@ class CanaryManager:
                 settings=settings,
                 started_at=self.clock(),
             )
+        if batching is not None:
+            config = record.config.model_copy(update={"batching": batching})
+            record = record.model_copy(update={"config": config})
+        elif current is not None:
+            config = record.config.model_copy(update={"batching": current.config.batching})
+            record = record.model_copy(update={"config": config})
         self.apply(record.config)
         if record.config.canary is not None:
             alias = self.registry.alias(family, "canary")
