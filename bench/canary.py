@@ -3,7 +3,7 @@
 Run: ``nice -n 10 .venv/bin/python -m bench.canary [--seconds 8] [--rollbacks 3]``. One local
 Ray (2 CPUs) and Serve on a free loopback port: the ingress with the canary capability, a family
 ``bench`` whose champion v1 and canary v2 (50% of units) are a small ONNX logistic model
-(scikit-learn export, 12 features). Per concurrency (1 and 16) it measures, with the lean load
+(scikit-learn export, 7 features). Per concurrency (1 and 16) it measures, with the lean load
 generator of ``bench.loadgen`` in its own process:
 
 * the no-op POST floor (``POST /healthz``: 405 after reading the body, answered by the ingress),
