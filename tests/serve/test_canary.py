@@ -23,6 +23,8 @@ from skl2onnx import to_onnx
 from sklearn.linear_model import LogisticRegression
 
 from twinloop.canary.assignment import CanaryConfig
+from twinloop.canary.decision import DecisionSettings, decide
+from twinloop.canary.outcomes import CanaryStats, OutcomeEvent, merge_batch
 from twinloop.canary.traffic import traffic_batches
 from twinloop.config import load_settings
 from twinloop.registry.models import ModelFamily
@@ -230,14 +232,22 @@ def _post_until_accepted(api: Canary, body: dict[str, Any]) -> dict[str, Any]:
     raise AssertionError("outcomes never accepted")
 
 
+def _snake(event: dict[str, Any]) -> dict[str, Any]:
+    return {("unit_id" if k == "unitId" else k): v for k, v in event.items()}
+
+
 def test_worse_canary_rolled_back_automatically_and_no_outcome_lost(canary: Canary) -> None:
     """Twin traffic on a truly worse canary: outcomes posted in batches (a replica killed in
-    the middle) are all counted, and the monitor rolls the canary back."""
+    the middle) are all counted, and the monitor rolls the canary back at the same batch and on
+    the same numbers as the pure core does with nothing killed."""
     api = canary
     state = _put(api, "v2", 0.5, minUnits=200)
     config = CanaryConfig.model_validate(state["config"])
     predictors = {v: OnnxPredictor(content) for v, content in api.models.items()}
     stream = traffic_batches(environment("sales"), config, predictors, batch_size=4_000, seed=7)
+    settings = DecisionSettings.model_validate(state["record"]["settings"])
+    local = CanaryStats(family=FAMILY, generation=config.generation)
+    local_action = "continue"
     posted, decision = 0, None
     stray = {"unitId": "u7-0", "metrics": {"conversions": 1.0}, "timestamp": 1.0}
     stray["version"] = "v1" if config.version("u7-0") == "v2" else "v2"
@@ -253,6 +263,9 @@ def test_worse_canary_rolled_back_automatically_and_no_outcome_lost(canary: Cana
         if step == 0:
             events.append(stray)
         body = {"batchId": f"b{step}", "events": events}
+        core = [OutcomeEvent.model_validate(_snake(e)) for e in events]
+        local = merge_batch(local, config, core, f"b{step}")
+        local_action = decide(local, "v1", "v2", settings, elapsed_s=0).action
         if step == 1:
             _kill_canary_replica()
         answer = _post_until_accepted(api, body)
@@ -262,7 +275,10 @@ def test_worse_canary_rolled_back_automatically_and_no_outcome_lost(canary: Cana
         if answer["decision"] is not None:
             decision = answer["decision"]
             break
-    assert decision is not None and decision["action"] == "rollback"
+        assert local_action == "continue"
+    assert decision is not None and decision["action"] == "rollback" == local_action
+    expected = decide(local, "v1", "v2", settings, elapsed_s=0).metrics[0]
+    assert decision["verdict"]["metrics"][0]["estimate"] == expected.estimate
     assert decision["by"] == "monitor"
     state = api.client.get(f"/models/{FAMILY}/canary").json()
     assert state["events"] == posted  # no outcome lost, none counted twice

@@ -64,7 +64,8 @@ class CanaryDecision(FrozenModel):
 
 
 class Outcome(FrozenModel):
-    """What a batch of outcomes did: merged, unassigned, and any decision it triggered."""
+    """What a batch of outcomes did: merged, unassigned, and the canary's decision if it has
+    one (taken on this batch, by the monitor's timer, or earlier)."""
 
     family: str
     generation: int
@@ -184,6 +185,8 @@ class CanaryManager:
 
         stats = self.store.update_model(STATS, key, CanaryStats, merge)
         decision = self.evaluate(family) if record.status == "running" else None
+        if decision is None:  # decided already (by the timer, or an earlier batch)?
+            decision = self.decision(record)
         return Outcome(
             family=family,
             generation=record.config.generation,
