@@ -18,11 +18,11 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from cluster.store_factory import open_store
 from twinloop.config import load_settings
+from twinloop.contract import invalid_input
 from twinloop.errors import InvalidInput
 from twinloop.registry.models import ALIASES, Lineage, ModelFamily, ModelVersion
 from twinloop.registry.registry import UNSET, Registry
-from twinloop.sandbox.specs import invalid_input
-from twinloop.sim.models import ModelSpec, OnnxModel
+from twinloop.sim.models import MODEL_TYPE_ERRORS, ModelSpec, OnnxModel
 from twinloop.sim.onnxmodel import sha256_hex
 
 
@@ -93,7 +93,7 @@ def _parse(model: type[BaseModel], data: dict[str, Any], field: str = "") -> Any
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise invalid_input(exc, field) from exc
+        raise invalid_input(exc, data, field=field) from exc
 
 
 def _read_json(path: Path, field: str) -> dict[str, Any]:
@@ -157,7 +157,7 @@ def _model(args: argparse.Namespace) -> ModelSpec:
     try:
         model: ModelSpec = TypeAdapter(ModelSpec).validate_python(data)
     except ValidationError as exc:
-        raise invalid_input(exc, "model") from exc
+        raise invalid_input(exc, data, field="model", messages=MODEL_TYPE_ERRORS) from exc
     return model.model_copy(update=ops)
 
 

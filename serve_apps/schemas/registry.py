@@ -17,6 +17,7 @@ from serve_apps.limits import Limits, check_limit
 from serve_apps.schemas.base import EDGE_CONFIG, EdgeModel
 from serve_apps.schemas.sandbox import check_predictors
 from twinloop.championship.spec import ChampionshipSpec
+from twinloop.contract import invalid_input
 from twinloop.registry.models import (
     FAMILY_PATTERN,
     VERSION_PATTERN,
@@ -26,7 +27,6 @@ from twinloop.registry.models import (
     ModelFamily,
     ModelVersion,
 )
-from twinloop.sandbox.specs import invalid_input
 from twinloop.sim.models import ModelSpec
 
 
@@ -47,12 +47,11 @@ class FamilyCreate(EdgeModel):
     def to_family(self, name: str) -> ModelFamily:
         """The core family; InvalidInput names a bad field (it crosses a handle, pydantic's
         ValidationError does not pickle)."""
+        data = {"name": name, **self.model_dump(exclude={"replace"})}
         try:
-            return ModelFamily.model_validate(
-                {"name": name, **self.model_dump(exclude={"replace"})}
-            )
+            return ModelFamily.model_validate(data)
         except ValidationError as exc:
-            raise invalid_input(exc) from exc
+            raise invalid_input(exc, data) from exc
 
 
 class FamilyDetail(BaseModel):
