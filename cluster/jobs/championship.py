@@ -98,8 +98,8 @@ def render(decision: ChampionshipDecision) -> str:
         lines.append(
             f"  confirmation: {c.name} vs {r.champion} on {r.confirmation_replicates} fresh seeds"
         )
-        for g in c.gates:
-            lines.append(f"    {'pass' if g.passed else 'FAIL'}  {g.gate:<24} {g.detail}")
+        for v in c.gates:
+            lines.append(f"    {'pass' if v.passed else 'FAIL'}  {v.gate:<24} {v.detail}")
     lines.append(
         f"  decision: {decision.verdict}" + (f" {decision.winner}" if decision.winner else "")
     )

@@ -47,8 +47,8 @@ class FamilyCreate(EdgeModel):
     def to_family(self, name: str) -> ModelFamily:
         """The core family; InvalidInput names a bad field (it crosses a handle, pydantic's
         ValidationError does not pickle)."""
+        data = {"name": name, **self.model_dump(exclude={"replace"})}
         try:
-            data = {"name": name, **self.model_dump(exclude={"replace"})}
             return ModelFamily.model_validate(data)
         except ValidationError as exc:
             raise invalid_input(exc, data) from exc

@@ -13,14 +13,14 @@ from typing import Literal
 
 from pydantic import Field
 
-from twinloop.registry.frozen import Frozen
+from twinloop.contract import FrozenModel
 from twinloop.sandbox.results import PairedKpi
 
 Stage = Literal["round_robin", "confirmation"]
 Verdict = Literal["promote", "keep_champion"]
 
 
-class PairResult(Frozen):
+class PairResult(FrozenModel):
     """Entrant ``a`` against entrant ``b`` on the primary KPI, paired by replicate (CRN)."""
 
     a: str
@@ -32,7 +32,7 @@ class PairResult(Frozen):
     upper: float
 
 
-class Rating(Frozen):
+class Rating(FrozenModel):
     """A Bradley–Terry strength: log-odds of beating the champion in one replicate."""
 
     name: str
@@ -44,7 +44,7 @@ class Rating(Frozen):
     games: int
 
 
-class GateVerdict(Frozen):
+class GateVerdict(FrozenModel):
     """One gate: what was measured, the bar, and whether it passed."""
 
     gate: str = Field(description="'primary', 'guardrail:<kpi>', 'segment:<name>', 'external:<n>'")
@@ -57,7 +57,7 @@ class GateVerdict(Frozen):
     detail: str = ""
 
 
-class CandidateReport(Frozen):
+class CandidateReport(FrozenModel):
     """A candidate against the champion: the round robin's view and, for the top one, the gates."""
 
     name: str
@@ -67,7 +67,7 @@ class CandidateReport(Frozen):
     passed: bool
 
 
-class ExecutionInfo(Frozen):
+class ExecutionInfo(FrozenModel):
     """How the run went (not part of the fingerprint)."""
 
     executor: str
@@ -77,7 +77,7 @@ class ExecutionInfo(Frozen):
     replicate_seconds: float
 
 
-class ChampionshipResult(Frozen):
+class ChampionshipResult(FrozenModel):
     """Everything the championship computed; a pure function of its inputs and seed."""
 
     family: str
@@ -105,7 +105,7 @@ class ChampionshipResult(Frozen):
         return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
-class Promotion(Frozen):
+class Promotion(FrozenModel):
     """What the decision did to the ``challenger`` alias."""
 
     requested: bool
@@ -116,7 +116,7 @@ class Promotion(Frozen):
     error: str | None = None
 
 
-class ChampionshipDecision(Frozen):
+class ChampionshipDecision(FrozenModel):
     """The Store document of a championship: result, identity and the alias move."""
 
     id: str

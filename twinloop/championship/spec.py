@@ -12,13 +12,12 @@ import re
 
 from pydantic import Field, ValidationError, field_validator
 
-from twinloop.contract import invalid_input
+from twinloop.contract import FrozenModel, invalid_input
 from twinloop.errors import InvalidInput
-from twinloop.registry.frozen import Frozen
 from twinloop.registry.models import FAMILY_PATTERN, VERSION_PATTERN
 
 
-class ExternalGate(Frozen):
+class ExternalGate(FrozenModel):
     """A gate decided outside the twin (the QA agent's checks, later): it must pass."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")
@@ -26,7 +25,7 @@ class ExternalGate(Frozen):
     detail: str = Field(default="", max_length=2000)
 
 
-class ChampionshipSpec(Frozen):
+class ChampionshipSpec(FrozenModel):
     """A championship request; the result is a pure function of it and the stored models."""
 
     family: str = Field(pattern=FAMILY_PATTERN)

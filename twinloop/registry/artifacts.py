@@ -19,8 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from twinloop.contract import FrozenModel
 from twinloop.errors import CorruptDocument, InvalidInput, LimitExceeded, NotFound
-from twinloop.registry.frozen import Frozen
 from twinloop.sim.models import ModelSpec, OnnxModel
 from twinloop.sim.onnxmodel import describe, sha256_hex
 from twinloop.store import Store
@@ -29,7 +29,7 @@ KIND: Final = "artifact"
 INLINE_BYTES: Final = 1024 * 1024  # ≤ 1 MiB inline: 1.4 MiB of base64, far below a document's cap
 
 
-class ArtifactRef(Frozen):
+class ArtifactRef(FrozenModel):
     """Where an artifact is and what it is; the Store document of kind ``artifact``."""
 
     sha256: str
