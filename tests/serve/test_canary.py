@@ -289,3 +289,47 @@ def test_worse_canary_rolled_back_automatically_and_no_outcome_lost(canary: Cana
         f"/models/{FAMILY}/predict", json={"unitId": "u7-1", "rows": _rows(api.width)}
     )
     assert served.json()["version"] == "v1"
+
+
+def _scrape(ray: Any) -> str:
+    texts = []
+    for node in ray.nodes():
+        if node.get("Alive"):
+            url = f"http://127.0.0.1:{node['MetricsExportPort']}/metrics"
+            try:
+                texts.append(httpx.get(url, timeout=5).text)
+            except httpx.HTTPError:
+                continue
+    return "\n".join(texts)
+
+
+def _total(text: str, name: str, **labels: str) -> float:
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items())
+    )
+
+
+def test_predictions_weight_and_decisions_reach_the_metrics_export(
+    canary: Canary, ray_session: Any
+) -> None:
+    """The Router counts predictions per version, the weight is a gauge, decisions a counter
+    (by the monitor and by the user, from the tests above)."""
+    predictions = "ray_twinloop_canary_predictions_total"
+    decisions = "ray_twinloop_canary_decisions_total"
+    text = ""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        text = _scrape(ray_session)
+        if (
+            _total(text, predictions, family=FAMILY, version="v2", role="canary") > 0
+            and _total(text, decisions, family=FAMILY, action="rollback", by="monitor") >= 1
+        ):
+            break
+        time.sleep(2)
+    assert _total(text, predictions, family=FAMILY, version="v1", role="champion") > 0
+    assert _total(text, predictions, family=FAMILY, version="v2", role="canary") > 0
+    assert _total(text, decisions, family=FAMILY, action="rollback", by="monitor") >= 1
+    assert _total(text, decisions, family=FAMILY, action="rollback", by="user") >= 1
+    assert "ray_twinloop_canary_weight{" in text
