@@ -105,6 +105,13 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("TWINLOOP_ROLLOUT_COST", "rollout_cost"),
         description="Money per rollout of any change (confirmation, canary, review) in plans.",
     )
+    max_artifact_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1024,
+        le=2**31,
+        validation_alias=AliasChoices("TWINLOOP_MAX_ARTIFACT_BYTES", "max_artifact_bytes"),
+        description="Largest model artifact (ONNX file) the registry accepts, in bytes.",
+    )
 
     @field_validator("redis_url")
     @classmethod

@@ -19,4 +19,6 @@ COMMANDS: list[str] = [
     "plan",
     "serve",
     "sandbox",
+    "models",
+    "championship",
 ]
