@@ -25,6 +25,7 @@ from serve_apps.capabilities.twin import TwinService
 from serve_apps.clients import CapabilityClient, HandleClient, InReplicaClient
 from serve_apps.config import AppConfig, app_config
 from serve_apps.ingress import Edge, create_api
+from serve_apps.run_queue import RunQueueClient
 from serve_apps.runs import RunBook
 
 APP_NAME = "twinloop"
@@ -53,7 +54,11 @@ class Ingress:
     """FastAPI ingress: ``create_api`` mounts the routers of ``serve_apps.routes``."""
 
     def __init__(self, config: AppConfig, **handles: DeploymentHandle[Any]) -> None:
-        store = open_store(config.settings.redis_url, config.settings.data_dir)
+        store = open_store(
+            config.settings.redis_url,
+            config.settings.data_dir,
+            timeout_s=config.settings.store_timeout_s,
+        )
         clients: dict[str, CapabilityClient] = {
             name: HandleClient(handle) for name, handle in handles.items()
         }
@@ -65,7 +70,11 @@ class Ingress:
             if name in handles and config.limits.ingress_answer_bytes > 0
         }
         self.edge = Edge(
-            config=config, runs=RunBook(store), capabilities=clients, in_replica=in_replica
+            config=config,
+            runs=RunBook(store),
+            capabilities=clients,
+            in_replica=in_replica,
+            queue=RunQueueClient(config),
         )
 
     def __serve_build_asgi_app__(self) -> FastAPI:

@@ -32,7 +32,11 @@ class CapabilityService:
     def __init__(self, config: AppConfig, store: Store | None = None) -> None:
         self.config = config
         self.limits = config.limits
-        self.store = store or open_store(config.settings.redis_url, config.settings.data_dir)
+        self.store = store or open_store(
+            config.settings.redis_url,
+            config.settings.data_dir,
+            timeout_s=config.settings.store_timeout_s,
+        )
         self.runs = RunBook(self.store)
         self.telemetry = Telemetry()
         self.owner = f"{self.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"

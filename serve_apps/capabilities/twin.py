@@ -19,7 +19,7 @@ from typing import Any, Literal
 import ray
 from pydantic import BaseModel, ValidationError
 
-from actors.sandbox_pool import RayExecutor
+from actors.sandbox_pool import RayExecutor, WorkerPool
 from serve_apps.capabilities.base import CapabilityService
 from serve_apps.limits import check_limit
 from serve_apps.runs import Deferred, Progress
@@ -75,6 +75,8 @@ class TwinService(CapabilityService):
     """
 
     name = "twin"
+    # The run queue's shared pool (serve_apps.run_queue); None: each background run starts its own.
+    worker_pool: WorkerPool | None = None
 
     def background(self) -> Mapping[str, Callable[[Any, Progress], BaseModel]]:
         ops: dict[str, Callable[[Any, Progress], BaseModel]] = {
@@ -118,7 +120,10 @@ class TwinService(CapabilityService):
             )
 
     def _pool(self, label: str, on_result: Callable[[int, Any], None] | None = None) -> RayExecutor:
-        """An actor pool sized to the cluster's free CPUs, at most ``sandbox.max_workers``."""
+        """The run queue's shared pool, else one sized to the cluster's free CPUs, at most
+        ``sandbox.max_workers``."""
+        if self.worker_pool is not None:
+            return RayExecutor(pool=self.worker_pool, label=label, on_result=on_result)
         free = float(ray.available_resources().get("CPU", 0.0))  # type: ignore[no-untyped-call]
         pool = self.config.sandbox
         workers = max(1, min(pool.max_workers, int(free // pool.cpus_per_worker)))
