@@ -36,8 +36,8 @@ APP_NAME = "twinloop"
 INGRESS_ENV = {"RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0"}
 # Capabilities whose bounded requests the ingress answers itself (Edge.client_for), on its event
 # loop: a worker thread per call cost 2.5x the throughput of the summary-form analysis
-# (docs/benchmarks.md). An analysis's Store writes (a few short transactions) run on the loop
-# too; a hung Store holds the ingress up to the Store's own timeouts (docs/api.md).
+# (docs/benchmarks.md). A request that reads or writes the Store (a stored analysis) runs on a
+# worker thread instead (EdgeModel.uses_store): a hung Store must not stall the loop.
 IN_REPLICA: dict[str, type[CapabilityService]] = {
     "metrics": MetricsService,
     "analyzer": AnalyzerService,

@@ -4,7 +4,8 @@ Every twinloop exception carries its ``code`` and HTTP ``status`` on its class a
 itself (``twinloop.errors``), so a capability deployment simply raises: the exception crosses the
 ``DeploymentHandle`` (Ray wraps it in a ``RayTaskError``, :func:`cause_of` unwraps it) and
 :func:`http_error` turns it into a status and an :class:`ErrorBody` naming the field. The edge
-adds its own two: a missing or wrong bearer token (401) and a request past its deadline (504).
+adds its own: a body that is not readable JSON (400), a missing or wrong bearer token (401), a body
+that is not declared as JSON (415) and a request past its deadline (504).
 Serve back-pressure is 503; anything else is 500 (a bug: logged with the request id, never the
 client's fault).
 """
@@ -12,6 +13,7 @@ client's fault).
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -22,6 +24,8 @@ from twinloop.errors import ConfigError, InvalidInput, TwinloopError
 log = logging.getLogger("twinloop.serve")
 
 ErrorCode = Literal[
+    "malformed_body",
+    "unsupported_media_type",
     "invalid_input",
     "limit_exceeded",
     "not_found",
@@ -40,6 +44,22 @@ class Unauthorized(TwinloopError):
     code = "unauthorized"
     status = 401
     field = "authorization"
+
+
+class MalformedBody(TwinloopError):
+    """A body that cannot be read as JSON at all: not UTF-8, nested too deeply (→ 400, no
+    ``field``: there is no field yet)."""
+
+    code = "malformed_body"
+    status = 400
+
+
+class UnsupportedMediaType(TwinloopError):
+    """A body sent without ``Content-Type: application/json`` (→ 415)."""
+
+    code = "unsupported_media_type"
+    status = 415
+    field = "content-type"
 
 
 class DeadlineExceeded(TwinloopError):
@@ -86,6 +106,9 @@ def from_validation(errors: Sequence[Any], drop: tuple[str, ...] = ()) -> Invali
         return InvalidInput(".".join([*parts, ours.field]), ours.message)
     field = ".".join(parts) or "body"
     message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    given = first.get("input")
+    if isinstance(given, float) and not math.isfinite(given):  # not "≤ 3650" for a NaN
+        message = f"{given} is not a finite number"
     if first.get("type") == "json_invalid":
         field = "body"
         message = f"not valid JSON: {first.get('ctx', {}).get('error', message)}"

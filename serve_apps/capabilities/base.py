@@ -53,6 +53,10 @@ class CapabilityService:
 
         return {name: run(name, fn) for name, fn in self.background().items()}
 
+    def validate_request(self, operation: str, request: Any) -> None:
+        """Refuse (InvalidInput naming the field) what a background run of ``operation`` would
+        refuse, before the edge answers 202; what pydantic checks needs nothing more here."""
+
     def ping(self) -> str:
         """Readiness: the replica is up and its store answers."""
         self.store.ping()

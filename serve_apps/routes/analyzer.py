@@ -35,7 +35,6 @@ PATTERNS = Operation(
     method="GET",
     path="/patterns",
     response=PatternList,
-    errors=False,
 )
 
 

@@ -26,13 +26,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from twinloop.analysis.normalise import dotted, message_of, normalise, respell
 from twinloop.errors import InvalidInput
 from twinloop.sim.models import ModelProfile
-from twinloop.stats.inputs import FormData, MetricType, to_stats
+from twinloop.stats.inputs import FormData, MetricType, PointData, to_stats
 from twinloop.stats.results import Direction, Role
 
 MetricKind = Literal[
     "accuracy", "latency", "cost", "satisfaction", "conversion", "revenue", "custom"
 ]
 METRIC_KINDS: tuple[str, ...] = get_args(MetricKind)
+RATE_KINDS = frozenset({"accuracy", "satisfaction", "conversion"})  # a point value is in [0, 1]
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # the Store's id rule
 
 # Name fragments that reveal a metric's kind, checked in this order ("cost_per_conversion" is a
@@ -293,4 +294,9 @@ def _check_variant_data(
         where = f"{path}.{variant}"
         if getattr(value, "form", None) == "raw" and not value.values:
             raise InvalidInput(f"{where}.values", "is empty: no units")
+        rate = metric.kind in RATE_KINDS and isinstance(value, PointData)
+        if rate and not 0.0 <= value.value <= 1.0:
+            raise InvalidInput(
+                where, f"{value.value:g} is not a rate: {metric.kind} must be between 0 and 1"
+            )
         to_stats(value, metric.metric_type, where)
