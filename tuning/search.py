@@ -13,18 +13,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from ray import tune
 
+from twinloop.contract import FrozenModel
 from twinloop.improve.retrain import RetrainConfig, RetrainScore, score_variant
 from twinloop.sandbox.specs import EnvironmentRef
 from twinloop.sim.models import ModelSpec
 
 
-class RetrainSearchSpec(BaseModel):
+class RetrainSearchSpec(FrozenModel):
     """What to search: recipe axes, the champion to beat, and how to judge in the twin."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     champion: ModelSpec
     environment: EnvironmentRef = "sales"
@@ -44,10 +43,8 @@ class RetrainSearchSpec(BaseModel):
     max_concurrent_trials: int = Field(default=2, ge=1, le=1_000)
 
 
-class RetrainSearchResult(BaseModel):
+class RetrainSearchResult(FrozenModel):
     """Every trial's score, best first (ties broken by name so the order is deterministic)."""
-
-    model_config = ConfigDict(frozen=True)
 
     spec: RetrainSearchSpec
     scores: list[RetrainScore]

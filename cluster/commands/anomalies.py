@@ -6,8 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
+from twinloop.contract import FrozenModel, invalid_input
 from twinloop.errors import InvalidInput
 from twinloop.replication.anomaly.detector import detect_anomalies
 from twinloop.replication.anomaly.library import keep_pattern, stored_patterns
@@ -16,10 +17,8 @@ from twinloop.replication.anomaly.patterns import DEFAULT_PATTERNS, learn_patter
 from twinloop.replication.anomaly.series import read_series_csv
 
 
-class AnomaliesReport(BaseModel):
+class AnomaliesReport(FrozenModel):
     """What ``--json`` prints: the series, the settings and every anomaly found."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     series: str
     value_column: str
@@ -69,9 +68,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def _read_patterns(path: Path) -> list[AnomalyPattern]:
     try:
         data = json.loads(path.read_text())
-        return TypeAdapter(list[AnomalyPattern]).validate_python(data)
-    except (json.JSONDecodeError, ValidationError) as exc:
+    except json.JSONDecodeError as exc:
         raise InvalidInput("patterns", f"{path} is not a JSON list of patterns: {exc}") from exc
+    try:
+        return TypeAdapter(list[AnomalyPattern]).validate_python(data)
+    except ValidationError as exc:
+        bad = invalid_input(exc, data, field="patterns")
+        raise InvalidInput(bad.field, f"{path}: {bad.message}") from exc
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from cluster.commands.correlations import single_series
+from twinloop.contract import invalid_input
 from twinloop.errors import InvalidInput
 from twinloop.replication.history import KpiHistory, read_history
 from twinloop.replication.whatif.analytic import WhatIfResult, WhatIfSettings, parse_change, what_if
@@ -86,17 +87,17 @@ def run(args: argparse.Namespace) -> int:
     history: KpiHistory | None = None
     if args.history is not None:
         history = single_series(read_history(args.history), args.segment, args.collapse)
+    options = {
+        "domain": args.domain,
+        "transform": args.transform,
+        "fit_on": args.fit_on,
+        "draws": args.draws,
+        "seed": args.seed,
+    }
     try:
-        settings = WhatIfSettings(
-            domain=args.domain,
-            transform=args.transform,
-            fit_on=args.fit_on,
-            draws=args.draws,
-            seed=args.seed,
-        )
+        settings = WhatIfSettings.model_validate(options)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise InvalidInput(str(err["loc"][0]), err["msg"]) from None
+        raise invalid_input(exc, options) from None
     result = what_if(base, changes, graph=graph, history=history, settings=settings)
     print(result.model_dump_json(indent=2) if args.json else render(result))
     return 0

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from twinloop.analysis.causes import RootCause, rank_root_causes
 from twinloop.analysis.cells import CellSums, cell_sums, check_binary, is_binary
@@ -60,19 +60,19 @@ from twinloop.analysis.segments import (
 )
 from twinloop.analysis.settings import AnalyzerSettings, SeverityLevel
 from twinloop.config import Settings, load_settings
+from twinloop.contract import FrozenModel
 from twinloop.errors import InvalidInput
 from twinloop.sim.domains import DOMAINS
-from twinloop.stats.inputs import MetricSpec, VariantSpec
+from twinloop.stats.arms import prepare_arms
+from twinloop.stats.inputs import CompareSpec, MetricSpec, VariantSpec
 from twinloop.store import Store
 
 KIND = "analyses"
 InputForm = Literal["point", "summary", "raw", "breakdown"]
 
 
-class FailureAnalysis(BaseModel):
+class FailureAnalysis(FrozenModel):
     """Why a model lost an A/B test: decision, failures, causes, patterns, impact, hypotheses."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     experiment_id: str
     input_form: InputForm = Field(description="the richest data form the analysis had")
@@ -123,13 +123,13 @@ def analyze_failure(
         parse_ab_result(result, raw_given=raw_table is not None), raw_table, base_dir
     )
     parsed, meta = prepared.result, prepared.metrics
-    decision = decide(
-        prepared.variants,
-        prepared.specs,
-        config.statistics,
-        winner=parsed.winner,
-        loser=parsed.loser,
+    spec = CompareSpec(
+        variants=tuple(prepared.variants),
+        metrics=tuple(prepared.specs),
+        settings=config.statistics,
     )
+    arms = prepare_arms(spec, metric_path=lambda _, metric: f"metrics.{metric.name}")
+    decision = decide(arms, winner=parsed.winner, loser=parsed.loser)
     failures = failure_types(decision.comparisons, meta, config.failure_threshold)
     chains = metric_chains(failures, meta, decision.key_metric)
     segments = _segments(prepared, decision, failures, config)

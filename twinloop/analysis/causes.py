@@ -18,30 +18,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from twinloop.analysis.chains import MetricChain
 from twinloop.analysis.quality import QualityFinding
 from twinloop.analysis.segments import SegmentAnalysis, SegmentFinding
+from twinloop.contract import FrozenModel
 
 CauseKind = Literal["segment", "metric_chain", "data_quality"]
 SIDE_CHAIN_SHARE = 0.25
 
 
-class SegmentCause(BaseModel):
+class SegmentCause(FrozenModel):
     """One combination of segment values and what the loser does there, metric by metric."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     element: dict[str, str]
     label: str
     findings: tuple[SegmentFinding, ...]
 
 
-class RootCause(BaseModel):
+class RootCause(FrozenModel):
     """One explanation of the loss with its evidence, confidence and share of the loss."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     rank: int
     id: str = Field(description="stable: 'segment:…', 'chain:…' or 'quality:…'")

@@ -10,22 +10,25 @@ and so are richer forms: variants with their planned allocation and which one is
 metrics with a kind, a direction and a role and per-variant data in any form the statistics
 engine takes (point, binomial, continuous, sums, ratio, covariate, raw values — the ``form`` key
 may be left out when the keys make it plain), business parameters, a segment breakdown, or a raw
-per-unit file. ``from_friendly`` normalises (``normalise.py``), validates and checks the numbers,
-raising :class:`InvalidInput` with the dotted field as the user spelled it
+per-unit file. ``from_friendly`` normalises (``normalise.py``), validates and checks the
+structure; the numbers are checked where each variant's data is converted, once, into the
+statistics engine's arms (:func:`twinloop.stats.arms.prepare_arms`). Both raise
+:class:`InvalidInput` with the dotted field as the user spelled it
 (``metrics.conversion.variants.B.successes``).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Self, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from twinloop.analysis.normalise import dotted, message_of, normalise, respell
+from twinloop.analysis.normalise import normalise, respell
+from twinloop.contract import ID_PATTERN, FrozenModel, invalid_input
 from twinloop.errors import InvalidInput
 from twinloop.sim.models import ModelProfile
+from twinloop.stats.arms import check_names
 from twinloop.stats.inputs import FormData, MetricType, PointData, to_stats
 from twinloop.stats.results import Direction, Role
 
@@ -34,7 +37,6 @@ MetricKind = Literal[
 ]
 METRIC_KINDS: tuple[str, ...] = get_args(MetricKind)
 RATE_KINDS = frozenset({"accuracy", "satisfaction", "conversion"})  # a point value is in [0, 1]
-ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # the Store's id rule
 
 # Name fragments that reveal a metric's kind, checked in this order ("cost_per_conversion" is a
 # cost, "revenue_per_conversion" a revenue).
@@ -76,8 +78,8 @@ def infer_role(kind: str) -> Role:
     return _ROLE_OF_KIND.get(kind, "secondary")
 
 
-class _Input(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class _Input(FrozenModel):
+    """Base of the analyzer's input models: frozen, unknown keys refused, snake_case."""
 
 
 class VariantInfo(_Input):
@@ -196,13 +198,13 @@ class AbTestResult(_Input):
         if not isinstance(data, Mapping):
             raise InvalidInput("result", f"must be a JSON object, got {type(data).__name__}")
         normalised, spellings = normalise(data)
-        names = [m.get("name") for m in normalised.get("metrics", ()) if isinstance(m, Mapping)]
         try:
             result = cls.model_validate(normalised)
         except ValidationError as exc:
-            error = exc.errors()[0]
-            field = respell(dotted(error["loc"], names), spellings)
-            raise InvalidInput(field, message_of(error)) from None
+            error = invalid_input(
+                exc, normalised, named={"metrics"}, messages=_FORM_ERRORS, root="result"
+            )
+            raise InvalidInput(respell(error.field, spellings), error.message) from None
         try:
             check_result(result, raw_given=raw_given)
         except InvalidInput as exc:
@@ -231,6 +233,14 @@ class AbTestResult(_Input):
         return next((m for m in self.metrics if m.name == name), None)
 
 
+_FORM_ERRORS = {  # the variant-data union stands for the data form
+    "union_tag_invalid": "unknown data form {tag!r}",
+    "union_tag_not_found": (
+        "cannot tell the data form from its keys; give 'form' (binomial, continuous, …)"
+    ),
+}
+
+
 def parse_ab_result(
     data: AbTestResult | Mapping[str, Any], *, raw_given: bool = False
 ) -> AbTestResult:
@@ -248,15 +258,10 @@ def parse_ab_result(
 def check_result(result: AbTestResult, *, raw_given: bool = False) -> None:
     """Cross-field and numeric checks pydantic cannot make (InvalidInput naming the field)."""
     given = result.variant_names
-    for index, name in enumerate(given):
-        if given.index(name) != index:
-            raise InvalidInput(f"variants[{index}].name", f"duplicate variant {name!r}")
     has_raw = raw_given or result.raw is not None
     # With raw data only, the data name the variants (given ones are checked against them).
     names = [] if has_raw and not any(m.variants for m in result.metrics) else given
-    controls = [v.name for v in result.variants if v.control]
-    if len(controls) > 1 or (names and len(controls) != 1):
-        raise InvalidInput("variants", f"exactly one variant must be the control, got {controls}")
+    check_names(result.variants, control_required=bool(names))
     for field in ("winner", "loser"):
         value = getattr(result, field)
         if value is not None and names and value not in names:
@@ -272,31 +277,34 @@ def check_result(result: AbTestResult, *, raw_given: bool = False) -> None:
             if not has_raw:
                 raise InvalidInput(f"metrics.{metric.name}.variants", "no data and no raw data")
             continue
-        _check_variant_data(f"metrics.{metric.name}.variants", metric.variants, names, metric)
+        # Converted once, when the analyzer prepares the arms (twinloop.stats.arms).
+        _check_variant_data(f"metrics.{metric.name}.variants", metric.variants, names, metric.kind)
     if not result.metrics and not has_raw:
         raise InvalidInput("metrics", "no metrics and no raw data: nothing to analyse")
     for index, row in enumerate(result.segments):
         row_metric = result.metric(row.metric)
         if row_metric is None:
             raise InvalidInput(f"segments[{index}].metric", f"unknown metric {row.metric!r}")
-        _check_variant_data(f"segments[{index}].variants", row.variants, names, row_metric)
+        path = f"segments[{index}].variants"
+        _check_variant_data(path, row.variants, names, row_metric.kind)
+        for variant, value in row.variants.items():
+            to_stats(value, row_metric.metric_type, f"{path}.{variant}")
     for name in result.models:
         if names and name not in names:
             raise InvalidInput(f"models.{name}", f"not a variant; variants are {names}")
 
 
 def _check_variant_data(
-    path: str, data: Mapping[str, Any], names: Sequence[str], metric: MetricInput
+    path: str, data: Mapping[str, Any], names: Sequence[str], kind: str | None = None
 ) -> None:
+    """Variants as the experiment's; a rate's point value (``RATE_KINDS``) within [0, 1]."""
     if names and set(data) != set(names):
         raise InvalidInput(path, f"has variants {sorted(data)}, the experiment has {sorted(names)}")
     for variant, value in data.items():
-        where = f"{path}.{variant}"
         if getattr(value, "form", None) == "raw" and not value.values:
-            raise InvalidInput(f"{where}.values", "is empty: no units")
-        rate = metric.kind in RATE_KINDS and isinstance(value, PointData)
-        if rate and not 0.0 <= value.value <= 1.0:
+            raise InvalidInput(f"{path}.{variant}.values", "is empty: no units")
+        if kind in RATE_KINDS and isinstance(value, PointData) and not 0 <= value.value <= 1:
             raise InvalidInput(
-                where, f"{value.value:g} is not a rate: {metric.kind} must be between 0 and 1"
+                f"{path}.{variant}",
+                f"{value.value:g} is not a rate: {kind} must be between 0 and 1",
             )
-        to_stats(value, metric.metric_type, where)

@@ -204,34 +204,3 @@ def default_control(names: Sequence[str], winner: Any) -> str:
         if name.lower() in CONTROL_NAMES:
             return name
     return names[0]
-
-
-_FORM_TAGS = frozenset(f for f, _ in _FORM_KEYS)
-
-
-def dotted(loc: Sequence[int | str], metric_names: Sequence[Any]) -> str:
-    """pydantic's error location as ``metrics.accuracy.variants.B.n`` (union tags dropped)."""
-    parts: list[str] = []
-    for index, part in enumerate(loc):
-        previous = loc[index - 1] if index else None
-        if previous == "metrics" and isinstance(part, int) and part < len(metric_names):
-            parts.append(str(metric_names[part]))
-        elif isinstance(part, int):
-            parts[-1:] = [f"{parts[-1]}[{part}]"] if parts else [f"[{part}]"]
-        elif part in _FORM_TAGS or "[" in part:
-            continue
-        else:
-            parts.append(part)
-    return ".".join(parts) or "result"
-
-
-def message_of(error: Mapping[str, Any]) -> str:
-    message = str(error["msg"]).removeprefix("Value error, ")
-    value = error.get("input")
-    if error.get("type") == "literal_error" and isinstance(value, str):
-        return f"{message}, got {value!r}"
-    if error.get("type") == "union_tag_invalid":
-        return f"unknown data form {error.get('ctx', {}).get('tag')!r}"
-    if error.get("type") == "union_tag_not_found":
-        return "cannot tell the data form from its keys; give 'form' (binomial, continuous, …)"
-    return message

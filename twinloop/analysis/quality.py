@@ -27,12 +27,13 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from scipy import special
 
 from twinloop.analysis.decision import Decision
 from twinloop.analysis.failures import FailureType
 from twinloop.analysis.settings import AnalyzerSettings
+from twinloop.contract import FrozenModel
 from twinloop.stats.rawdata import RawTable
 from twinloop.stats.results import NoteCode, Severity
 
@@ -40,10 +41,8 @@ QualityCode = NoteCode | Literal["low_power", "novelty"]
 Shape = Literal["fading", "growing"]
 
 
-class QualityFinding(BaseModel):
+class QualityFinding(FrozenModel):
     """One data-quality finding; ``is_cause`` marks those that can explain a loss by themselves."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     code: QualityCode
     severity: Severity

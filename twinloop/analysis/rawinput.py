@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 from twinloop.analysis.cells import CellIndex, cell_index
 from twinloop.analysis.inputs import MetricInput, RawSource
+from twinloop.contract import SECONDS_PER_DAY
 from twinloop.errors import InvalidInput
 from twinloop.stats.rawdata import NULL_CATEGORY, Categorical, RawTable
 
@@ -42,7 +43,6 @@ _SUFFIXES: dict[str, Literal["parquet", "csv", "arrow"]] = {
     ".feather": "arrow",
     ".ipc": "arrow",
 }
-SECONDS_PER_DAY = 86_400.0
 
 
 @dataclass(frozen=True, eq=False)

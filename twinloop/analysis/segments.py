@@ -26,13 +26,14 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from twinloop.analysis.cells import CellIndex, CellSums
 from twinloop.analysis.inputs import MetricInput, SegmentRow
 from twinloop.analysis.localizer.leaves import LeafTable
 from twinloop.analysis.localizer.localize import localize
 from twinloop.analysis.localizer.models import LocalizerSettings, RootCauseElement
+from twinloop.contract import FrozenModel
 from twinloop.errors import InvalidInput
 from twinloop.stats.inputs import PointData, to_stats
 from twinloop.stats.sufficient import BinomialStats, SampleStats
@@ -41,10 +42,8 @@ Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
 
 
-class SegmentFinding(BaseModel):
+class SegmentFinding(FrozenModel):
     """One combination of segment values where the loser loses more than its common effect."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     metric: str
     element: dict[str, str]
@@ -66,10 +65,8 @@ class SegmentFinding(BaseModel):
     evidence: float = Field(description="the localizer's log-likelihood ratio (nats)")
 
 
-class SegmentAnalysis(BaseModel):
+class SegmentAnalysis(FrozenModel):
     """The segment search of one metric."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     metric: str
     source: Literal["raw", "breakdown"]

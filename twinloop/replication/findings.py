@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from twinloop.contract import FrozenModel
 
 FindingCode = Literal[
     # KPI history
@@ -37,10 +37,8 @@ FindingCode = Literal[
 ]
 
 
-class Finding(BaseModel):
+class Finding(FrozenModel):
     """One coded observation about the input; ``field`` names where it applies (dotted path)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     code: FindingCode
     field: str

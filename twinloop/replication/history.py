@@ -19,8 +19,8 @@ from typing import Literal, TypeVar
 import numpy as np
 import pyarrow as pa
 from numpy.typing import ArrayLike, NDArray
-from pydantic import BaseModel, ConfigDict
 
+from twinloop.contract import FrozenModel
 from twinloop.errors import InvalidInput
 from twinloop.replication.cleaning import (
     FloatArray,
@@ -43,10 +43,8 @@ from twinloop.replication.tables import (
 _T = TypeVar("_T", bound=np.generic)
 
 
-class HistorySummary(BaseModel):
+class HistorySummary(FrozenModel):
     """The JSON face of a validated history: shape, time span, inferred step and findings."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     rows: int
     metrics: list[str]

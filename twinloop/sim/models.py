@@ -15,8 +15,9 @@ from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import Discriminator, Field, Tag, model_validator
 
+from twinloop.contract import FrozenModel
 from twinloop.errors import InvalidInput
 
 Z95 = 1.6448536269514722  # standard normal 95th percentile: p95 = p50·exp(σ·Z95)
@@ -29,11 +30,7 @@ class Predictor(Protocol):
     def predict(self, features: NDArray[np.float64]) -> NDArray[np.float64]: ...
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class SegmentOverride(_Frozen):
+class SegmentOverride(FrozenModel):
     """Per-segment deviations of a profile (a model that is worse on one segment)."""
 
     accuracy: float | None = Field(default=None, ge=0.0, le=1.0)
@@ -41,7 +38,7 @@ class SegmentOverride(_Frozen):
     latency_p95_ms: float | None = Field(default=None, gt=0.0)
 
 
-class _Operational(_Frozen):
+class _Operational(FrozenModel):
     name: str = Field(default="model", min_length=1, max_length=128)
     latency_p50_ms: float = Field(default=100.0, gt=0.0, le=600_000.0, description="Median ms.")
     latency_p95_ms: float = Field(default=200.0, gt=0.0, le=600_000.0, description="95th pct ms.")
@@ -86,6 +83,11 @@ def _model_kind(value: Any) -> str:
         return str(value.get("type", "profile"))
     return str(getattr(value, "type", "profile"))
 
+
+# The wording of a bad ``type`` for :func:`twinloop.contract.invalid_input`.
+MODEL_TYPE_ERRORS = {
+    "union_tag_invalid": "unknown model type {tag!r}; choose 'profile' or 'predictor'"
+}
 
 ModelSpec = Annotated[
     Annotated[ModelProfile, Tag("profile")] | Annotated[PredictorModel, Tag("predictor")],

@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import numpy.typing as npt
 
+from twinloop.contract import SECONDS_PER_DAY, SECONDS_PER_WEEK
 from twinloop.errors import InvalidInput
 from twinloop.replication.anomaly.models import (
     Anomaly,
@@ -50,8 +51,6 @@ from twinloop.replication.anomaly.streaming import (
 )
 
 EPOCH = datetime(1970, 1, 1)
-DAY_S = 86_400.0
-WEEK_S = 7 * DAY_S
 SPACING_SAMPLES = 16  # gaps looked at before the series' sampling interval is fixed
 CUSUM_DRIFT = 1.0  # in units of the mean absolute error (≈ 0.8 σ for Gaussian noise)
 Z_CAP = 8.0  # one point moves a CUSUM sum by at most this much
@@ -210,7 +209,7 @@ class AnomalyDetector:
         """Once the sampling interval is known, add daily and weekly baselines that fit it."""
         s = self.settings
         spacing = sorted(self._gaps)[len(self._gaps) // 2]
-        for period, max_bins in ((DAY_S, 48), (WEEK_S, 168)):
+        for period, max_bins in ((SECONDS_PER_DAY, 48), (SECONDS_PER_WEEK, 168)):
             points = period / spacing
             if points >= 6:
                 baseline = SeasonalBaseline(

@@ -10,7 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from twinloop.contract import FrozenModel
 
 AnomalyKind = Literal["spike", "dip", "level_shift", "trend_change", "variance_change"]
 ANOMALY_KINDS: tuple[AnomalyKind, ...] = (
@@ -24,10 +26,8 @@ Channel = Literal["novelty", "context", "none"]
 Direction = Literal["up", "down"]
 
 
-class AnomalySettings(BaseModel):
+class AnomalySettings(FrozenModel):
     """Knobs of the streaming detector; every length is counted in points (rows), not time."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     history: int = Field(default=4000, ge=10, description="points the novelty test remembers")
     exclusion: int = Field(
@@ -75,10 +75,8 @@ class AnomalySettings(BaseModel):
     )
 
 
-class AnomalyScore(BaseModel):
+class AnomalyScore(FrozenModel):
     """One point's verdict, computed from this point and the points before it only."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     index: int = Field(ge=0)
     timestamp: datetime
@@ -90,7 +88,7 @@ class AnomalyScore(BaseModel):
     direction: Direction | None = None
 
 
-class PatternSignature(BaseModel):
+class PatternSignature(FrozenModel):
     """The shape of an anomaly window in units of the pre-anomaly noise scale.
 
     ``peak`` is the largest deviation (signed); ``shift`` the median deviation at the end of
@@ -99,8 +97,6 @@ class PatternSignature(BaseModel):
     after onset that deviate by more than 3 scales.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
     peak: float
     shift: float
     drift: float
@@ -108,10 +104,8 @@ class PatternSignature(BaseModel):
     duration: float = Field(ge=0, le=1)
 
 
-class AnomalyPattern(BaseModel):
+class AnomalyPattern(FrozenModel):
     """A known pattern: a named signature, optionally tied to one kind of anomaly."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(min_length=1, max_length=120)
     kind: AnomalyKind | None = None
@@ -119,19 +113,15 @@ class AnomalyPattern(BaseModel):
     description: str = ""
 
 
-class PatternMatch(BaseModel):
+class PatternMatch(FrozenModel):
     """The known pattern an anomaly resembles most, and how much (1 = identical signature)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
     similarity: float = Field(ge=0, le=1)
 
 
-class Anomaly(BaseModel):
+class Anomaly(FrozenModel):
     """A detected anomaly: onset, strength, what kind it is and which known pattern it matches."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     index: int = Field(ge=0, description="row of the first anomalous point")
     timestamp: datetime
@@ -143,10 +133,8 @@ class Anomaly(BaseModel):
     points_seen: int = Field(ge=1, description="points after onset the label is based on")
 
 
-class AnomalyResult(BaseModel):
+class AnomalyResult(FrozenModel):
     """A whole series scored: the per-point score stream and the anomalies found in it."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     settings: AnomalySettings
     n_points: int = Field(ge=1)

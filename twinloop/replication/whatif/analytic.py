@@ -22,8 +22,9 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from twinloop.contract import FrozenModel
 from twinloop.errors import InvalidInput
 from twinloop.replication.findings import Finding
 from twinloop.replication.history import KpiHistory
@@ -51,10 +52,8 @@ _CHANGE = re.compile(
 _VALUE = re.compile(r"^\s*(?P<value>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(?P<pct>%?)\s*$")
 
 
-class WhatIfSettings(BaseModel):
+class WhatIfSettings(FrozenModel):
     """Graph choice, scales, how strengths are fitted, and the Monte Carlo interval."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     domain: Domain = Field(default="generic", description="Default graph when none is declared.")
     transform: Literal["auto", "log", "linear"] = Field(
@@ -75,10 +74,8 @@ class WhatIfSettings(BaseModel):
     seed: int = Field(default=0, ge=0)
 
 
-class WhatIfSpec(BaseModel):
+class WhatIfSpec(FrozenModel):
     """A what-if request: baseline values, relative changes, and optionally a graph."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     base_metrics: dict[str, float] = Field(
         description='Current value of each metric, e.g. {"conversion": 0.05}.'
@@ -90,10 +87,8 @@ class WhatIfSpec(BaseModel):
     settings: WhatIfSettings = WhatIfSettings()
 
 
-class MetricPrediction(BaseModel):
+class MetricPrediction(FrozenModel):
     """A metric's baseline and predicted value under the intervention, with the interval."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     metric: str
     role: Literal["intervened", "downstream", "unaffected"]
@@ -106,10 +101,8 @@ class MetricPrediction(BaseModel):
     change_high: float
 
 
-class WhatIfResult(BaseModel):
+class WhatIfResult(FrozenModel):
     """Predictions for every base metric, the strengths used, findings, seed and settings."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     seed: int
     settings: WhatIfSettings

@@ -19,9 +19,10 @@ from collections.abc import Mapping
 from typing import Literal, get_args
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from scipy import stats
 
+from twinloop.contract import FrozenModel
 from twinloop.errors import InvalidInput
 from twinloop.replication.replicates import (
     Evaluate,
@@ -71,11 +72,7 @@ MEANS = ("active", "satisfaction", "model_accuracy", "latency_p50_ms", "latency_
 OUTPUT_KPIS = (*TOTALS, *MEANS, "conversion_rate", "profit")
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class SimWhatIfSettings(_Frozen):
+class SimWhatIfSettings(FrozenModel):
     """Run length, Monte Carlo replicates, interval level, seed, and the sane range of changes."""
 
     days: float = Field(default=30.0, gt=0.0, le=3650.0, description="Simulated days per run.")
@@ -87,7 +84,7 @@ class SimWhatIfSettings(_Frozen):
     )
 
 
-class SimWhatIfSpec(_Frozen):
+class SimWhatIfSpec(FrozenModel):
     """A simulation what-if request: the twin, the model in it, relative changes, settings."""
 
     environment: BusinessEnvironment
@@ -96,7 +93,7 @@ class SimWhatIfSpec(_Frozen):
     settings: SimWhatIfSettings = Field(default_factory=SimWhatIfSettings)
 
 
-class AppliedChange(_Frozen):
+class AppliedChange(FrozenModel):
     """What a change did to the twin: which parameter, from what to what."""
 
     change: str
@@ -106,7 +103,7 @@ class AppliedChange(_Frozen):
     after: float
 
 
-class SimKpiEffect(_Frozen):
+class SimKpiEffect(FrozenModel):
     """One KPI: baseline and changed means over replicates, and the paired difference."""
 
     kpi: str
@@ -121,7 +118,7 @@ class SimKpiEffect(_Frozen):
     p_value: float = Field(description="Paired t-test of no difference.")
 
 
-class SimWhatIfResult(_Frozen):
+class SimWhatIfResult(FrozenModel):
     """Every KPI's baseline and changed value with the paired interval; seed and settings."""
 
     seed: int

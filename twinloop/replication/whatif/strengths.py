@@ -17,8 +17,9 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from twinloop.contract import FrozenModel
 from twinloop.errors import InvalidInput
 from twinloop.replication.findings import Finding
 from twinloop.replication.history import KpiHistory
@@ -29,10 +30,8 @@ Scale = Literal["elasticity", "semi_elasticity", "log_slope", "slope"]
 Source = Literal["history", "declared", "prior"]
 
 
-class EdgeStrength(BaseModel):
+class EdgeStrength(FrozenModel):
     """One edge as used: its strength in the edge's scale, where it came from, its elasticity."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     parent: str
     child: str
