@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from twinloop.contract import NO_INPUT, field_path, input_path
 from twinloop.errors import ConfigError, InvalidInput, TwinloopError
 
 log = logging.getLogger("twinloop.serve")
@@ -90,29 +91,38 @@ class ErrorBody(BaseModel):
     errors: list[dict[str, str]] | None = None
 
 
-def from_validation(errors: Sequence[Any], drop: tuple[str, ...] = ()) -> InvalidInput:
-    """pydantic/FastAPI errors → InvalidInput naming the first field (dotted path).
+def from_validation(
+    errors: Sequence[Any], drop: tuple[str, ...] = (), data: object = NO_INPUT
+) -> InvalidInput:
+    """pydantic/FastAPI errors → InvalidInput naming the first field by its path in the request,
+    in the one style of ``twinloop.contract`` (``history[3].revenue``; union labels dropped when
+    ``data``, the request's body, is at hand).
 
     ``drop`` lists leading location parts that are not fields (FastAPI's ``body``, ``query``).
     """
     if not errors:
         return InvalidInput("body", "invalid request")
     first = errors[0]
-    parts = [str(p) for p in first.get("loc", ())]
-    if parts and parts[0] in drop:
-        parts = parts[1:]
+    path = request_path(first.get("loc", ()), drop, data)
     ours = first.get("ctx", {}).get("error")
     if isinstance(ours, InvalidInput):  # raised by a validator: its field is inside this one
-        return InvalidInput(".".join([*parts, ours.field]), ours.message)
-    field = ".".join(parts) or "body"
+        return InvalidInput(field_path(path, ours.field), ours.message)
     message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
     given = first.get("input")
     if isinstance(given, float) and not math.isfinite(given):  # not "≤ 3650" for a NaN
         message = f"{given} is not a finite number"
     if first.get("type") == "json_invalid":
-        field = "body"
+        path = ""
         message = f"not valid JSON: {first.get('ctx', {}).get('error', message)}"
-    return InvalidInput(field, message)
+    return InvalidInput(path or "body", message)
+
+
+def request_path(loc: Sequence[Any], drop: tuple[str, ...] = (), data: object = NO_INPUT) -> str:
+    """An error location as a path in the request (``drop``: leading parts that are not fields)."""
+    parts = list(loc)
+    if parts and parts[0] in drop:
+        parts = parts[1:]
+    return field_path(*input_path(parts, data))
 
 
 def _serve_status(exc: BaseException) -> tuple[int, ErrorCode] | None:

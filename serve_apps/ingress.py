@@ -25,7 +25,13 @@ import twinloop
 from serve_apps import store_health
 from serve_apps.dispatch import Edge, recover_runs
 from serve_apps.edge import EdgeMiddleware, error_json
-from serve_apps.errors import MalformedBody, from_validation, http_error, http_status_body
+from serve_apps.errors import (
+    MalformedBody,
+    from_validation,
+    http_error,
+    http_status_body,
+    request_path,
+)
 from serve_apps.routes import ROUTERS
 from twinloop.errors import InvalidInput, TwinloopError
 
@@ -72,13 +78,14 @@ def create_api(edge: Edge) -> FastAPI:
 async def _validation(request: Request, exc: RequestValidationError) -> Response:
     """A body, path or query FastAPI refused: 422 naming the first field, all of them listed."""
     errors = exc.errors()
-    status, body = http_error(from_validation(errors, drop=("body", "path", "query", "header")))
+    drop = ("body", "path", "query", "header")
+    status, body = http_error(from_validation(errors, drop=drop, data=exc.body))
     if errors and isinstance(errors[0].get("ctx", {}).get("error"), InvalidInput):
         # One of our validators named the field itself (e.g. inside testResult): that is all.
         return Response(error_json(body), status_code=status, media_type="application/json")
     details = [
         {
-            "field": ".".join(str(p) for p in e.get("loc", ())[1:]) or "body",
+            "field": request_path(e.get("loc", ()), drop, exc.body) or "body",
             "message": str(e.get("msg", "")),
         }
         for e in errors[:20]

@@ -24,6 +24,7 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 
 from serve_apps.errors import MalformedBody, UnsupportedMediaType
+from twinloop.contract import field_path
 from twinloop.errors import InvalidInput
 
 JSON_TYPES = ("application/json",)
@@ -59,12 +60,12 @@ def parse_json(body: bytes) -> Any:
     except RecursionError:
         raise MalformedBody("the body nests too deeply to parse as JSON") from None
     if constants:
-        path = _non_finite(data, [])
-        raise InvalidInput(".".join(path) or "body", f"{constants[0]} is not a finite number")
+        path = field_path(*_non_finite(data, []))
+        raise InvalidInput(path or "body", f"{constants[0]} is not a finite number")
     return data
 
 
-def _non_finite(value: Any, path: list[str]) -> list[str]:
+def _non_finite(value: Any, path: list[str | int]) -> list[str | int]:
     """The path of the first NaN or infinity in parsed JSON (empty when the root is one)."""
     items: Any = ()
     if isinstance(value, dict):
@@ -74,7 +75,7 @@ def _non_finite(value: Any, path: list[str]) -> list[str]:
     elif isinstance(value, float) and not math.isfinite(value):
         return path
     for key, item in items:
-        found = _non_finite(item, [*path, str(key)])
+        found = _non_finite(item, [*path, key])
         if found or (isinstance(item, float) and not math.isfinite(item)):
             return found
     return []

@@ -38,6 +38,7 @@ from serve_apps.schemas.sandbox import (
     SimWhatIfRequest,
     run_customer_days,
 )
+from twinloop.contract import field_path
 from twinloop.errors import InvalidInput, NotFound
 from twinloop.replication.calibration.calibrate import CALIBRATIONS, ENVIRONMENTS
 from twinloop.replication.replicates import Evaluate, executor_evaluate, serial_evaluate
@@ -302,12 +303,12 @@ def check_segments(spec: Any) -> None:
         (name, getattr(spec, name, None)) for name in ("model", "baseline", "challenger")
     ]
     for name in ("models", "variants"):
-        models += [(f"{name}.{i}", m) for i, m in enumerate(getattr(spec, name, None) or [])]
+        models += [(field_path(name, i), m) for i, m in enumerate(getattr(spec, name, None) or [])]
     for path, model in models:
         for segment in getattr(model, "segment_overrides", None) or {}:
             if segment not in known:
                 raise InvalidInput(
-                    f"{path}.segment_overrides.{segment}",
+                    field_path(path, "segment_overrides", segment),
                     f"unknown segment {segment!r}; the environment has {sorted(known)}",
                 )
 
