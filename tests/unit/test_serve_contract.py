@@ -138,3 +138,16 @@ def test_the_analyzer_refuses_rates_outside_0_1_naming_the_request_path(
     error = _error(client.post("/analyze-failure", json=body), 422)
     assert error["field"] == f"testResult.metrics.{metric}.{side}", error
     assert "between 0 and 1" in error["message"]
+
+
+def test_deep_health_reports_a_store_that_lost_its_marker(tmp_path: Path) -> None:
+    """The marker written at start-up is read back; a store that came back empty is 'empty'."""
+    from serve_apps import store_health
+
+    store = SqliteStore(tmp_path / "marker.sqlite3")
+    assert store_health.check(store) == store_health.EMPTY
+    store_health.mark(store)
+    store_health.mark(store)  # a second replica finds it there
+    assert store_health.check(store) == "ok"
+    store.delete(store_health.MARKER_KIND, store_health.MARKER_ID)
+    assert store_health.check(store).startswith("empty: the marker written at start-up is gone")
