@@ -120,6 +120,8 @@ def from_validation(
 def request_path(loc: Sequence[Any], drop: tuple[str, ...] = (), data: object = NO_INPUT) -> str:
     """An error location as a path in the request (``drop``: leading parts that are not fields)."""
     parts = list(loc)
+    if parts and parts[0] != "body":
+        data = NO_INPUT  # a path, query or header parameter: the body is not where it is
     if parts and parts[0] in drop:
         parts = parts[1:]
     return field_path(*input_path(parts, data))

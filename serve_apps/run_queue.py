@@ -5,11 +5,12 @@ there: a flood of runs held every slot of the deployment while each waited for C
 deployment's own replicas had taken, and the synchronous routes answered 504. Now the ingress
 hands a run's id to :class:`RunQueue`, one named actor (``num_cpus=0``: it coordinates, the pool
 computes) that executes at most ``sandbox.concurrent_runs`` runs at once on its own threads; the
-others stay ``queued`` in their record (``GET /runs/{id}``) until a thread frees. Every sandbox
-run borrows the queue's one :class:`~actors.sandbox_pool.WorkerPool` (at most
-``sandbox.max_workers`` actors, sized to the CPUs free when it starts, stopped after
-``sandbox.idle_s`` without runs); a pool that cannot start within ``sandbox.startup_timeout_s``
-fails the run with ``unavailable`` and a message that says so.
+others stay ``queued`` in their record (``GET /runs/{id}``) until a thread frees. Every sandbox,
+simulation what-if and calibration run borrows the queue's one
+:class:`~actors.sandbox_pool.WorkerPool` (at most ``sandbox.max_workers`` actors, sized to the
+CPUs free when it starts, stopped after ``sandbox.idle_s`` without runs); a pool that cannot
+start within ``sandbox.startup_timeout_s`` fails the run with ``unavailable`` and a message that
+says so.
 
 The actor is owned by the ingress replica that created it: it stops with the application. A run
 lost with it is re-dispatched by the next poll once its lease ran out (``serve_apps.runs``).
@@ -102,8 +103,7 @@ class RunQueue:
         if name not in self.services:
             store = next(iter(self.services.values())).store if self.services else None
             service = SERVICES[name](self.config, store)
-            if isinstance(service, TwinService):
-                service.worker_pool = self.pool
+            service.worker_pool = self.pool
             self.services[name] = service
         return self.services[name]
 

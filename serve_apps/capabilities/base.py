@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -23,11 +23,17 @@ from serve_apps.runs import Operation, Progress, RunBook, RunStatus, execute
 from serve_apps.telemetry import Telemetry
 from twinloop.store import Store
 
+if TYPE_CHECKING:
+    from actors.sandbox_pool import WorkerPool
+
 
 class CapabilityService:
     """Base of the capability deployments; subclasses list their ``operations``."""
 
     name = "capability"
+    # The run queue's shared worker pool (serve_apps.run_queue), set on the services it runs;
+    # None: a background run that needs workers starts its own pool.
+    worker_pool: WorkerPool | None = None
 
     def __init__(self, config: AppConfig, store: Store | None = None) -> None:
         self.config = config

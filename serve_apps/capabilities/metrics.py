@@ -80,14 +80,18 @@ class MetricsService(CapabilityService):
     def _calibrate(self, request: CalibrateRequest, progress: Progress) -> CalibrateResponse:
         """Candidate twins run on the sandbox's actor pool (RayEvaluator) across the cluster."""
         from actors.calibration import RayEvaluator
+        from actors.sandbox_pool import RayExecutor
 
         history = self._calibration_history(request)
         progress(0.05, "history validated")
         pool = self.config.sandbox
         free = float(ray.available_resources().get("CPU", 0.0))  # type: ignore[no-untyped-call]
         workers = max(1, min(pool.max_workers, int(free // pool.cpus_per_worker)))
+        shared = None  # the run queue's pool when there is one (serve_apps.run_queue)
+        if self.worker_pool is not None:
+            shared = RayExecutor(pool=self.worker_pool, label="calibration")
         started = time.perf_counter()
-        with RayEvaluator(num_workers=workers, num_cpus=pool.cpus_per_worker) as evaluator:
+        with RayEvaluator(shared, num_workers=workers, num_cpus=pool.cpus_per_worker) as evaluator:
             result = calibrate(history, request.settings, evaluate=evaluator)
         self.telemetry.simulated(
             "calibrate", result.simulations, 0.0, time.perf_counter() - started

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import ray
 from pydantic import BaseModel, ValidationError
 
-from actors.sandbox_pool import RayExecutor, WorkerPool
+from actors.sandbox_pool import RayExecutor
 from serve_apps.capabilities.base import CapabilityService
 from serve_apps.limits import check_limit
 from serve_apps.runs import Deferred, Progress
@@ -76,8 +76,6 @@ class TwinService(CapabilityService):
     """
 
     name = "twin"
-    # The run queue's shared pool (serve_apps.run_queue); None: each background run starts its own.
-    worker_pool: WorkerPool | None = None
 
     def background(self) -> Mapping[str, Callable[[Any, Progress], BaseModel]]:
         ops: dict[str, Callable[[Any, Progress], BaseModel]] = {

@@ -7,6 +7,7 @@ store in a temporary folder.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -151,3 +152,8 @@ def test_deep_health_reports_a_store_that_lost_its_marker(tmp_path: Path) -> Non
     assert store_health.check(store) == "ok"
     store.delete(store_health.MARKER_KIND, store_health.MARKER_ID)
     assert store_health.check(store).startswith("empty: the marker written at start-up is gone")
+
+
+def test_a_bad_path_or_query_parameter_is_named_as_itself(client: TestClient) -> None:
+    assert _error(client.get("/environments/-bad"), 422)["field"] == "environment_id"
+    assert _error(client.get("/runs", params={"limit": 0}), 422)["field"] == "limit"
