@@ -45,9 +45,11 @@ async def healthz(
 
     names = list(edge.capabilities)
     store = None
-    if deep:
-        answers = await asyncio.gather(*(ping(edge.capabilities[n]) for n in names))
-        store = await run_in_threadpool(store_health.check, edge.runs.store)
+    if deep:  # all at once: a hung store costs one store timeout, not two
+        *answers, store = await asyncio.gather(
+            *(ping(edge.capabilities[n]) for n in names),
+            run_in_threadpool(store_health.check, edge.runs.store),
+        )
     else:
         answers = ["mounted"] * len(names)
     status = dict(zip(names, answers, strict=True))
