@@ -1,7 +1,7 @@
 """The Numenta Anomaly Benchmark (NAB v1.1) scorer: windows, scaled sigmoid, profiles, threshold.
 
 Written from the rule description in ``../shared/benchmarks/anomaly/README.md`` and checked
-against NAB's published per-file scores (``tests/unit/test_anomaly_nab.py``). Everything here is
+against NAB's published per-file scores (``bench/nab_conformance.py``). Everything here is
 counted in rows, never in wall-clock time, because NAB counts in rows.
 
 The corpus threshold search is exact and vectorised: the corpus raw score is a step function of

@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import twinloop
 from serve_apps import store_health
 from serve_apps.dispatch import Edge, recover_runs
+from serve_apps.docs_ui import mount_docs
 from serve_apps.edge import EdgeMiddleware, error_json
 from serve_apps.errors import (
     MalformedBody,
@@ -57,11 +58,12 @@ def create_api(edge: Edge) -> FastAPI:
         version=twinloop.__version__,
         description="Prove an A/B loss, explain it, price it, and test fixes in a digital twin. "
         "Errors: JSON `{code, field, message}`; 422 names the field, 413 the limit.",
-        docs_url="/docs",
+        docs_url=None,  # /docs is served offline by docs_ui.mount_docs
         openapi_url="/openapi.json",
         redoc_url=None,
     )
     api.state.edge = edge
+    mount_docs(api)
     api.add_middleware(EdgeMiddleware, limits=edge.config.limits, telemetry=edge.telemetry)
     api.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
     api.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]

@@ -15,6 +15,8 @@ COMMANDS: list[str] = [
     "anomalies",
     "rootcause",
     "analyze",
+    "offpolicy",
+    "plan",
     "serve",
     "sandbox",
 ]

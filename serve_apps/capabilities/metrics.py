@@ -1,4 +1,5 @@
-"""The metrics capability: what-if, correlations, anomalies and synthetic data over HTTP.
+"""The metrics capability: what-if, counterfactuals, correlations, anomalies and synthetic data
+over HTTP.
 
 Each operation takes the validated request body, converts its JSON tables with the size limits
 applied, and calls the pure core; results are the core's own result models.
@@ -22,6 +23,7 @@ from serve_apps.schemas.metrics import (
     CalibrateRequest,
     CalibrateResponse,
     CorrelationsRequest,
+    CounterfactualRequest,
     SyntheticRequest,
     SyntheticResponse,
     WhatIfRequest,
@@ -37,6 +39,7 @@ from twinloop.replication.correlation import CorrelationResult, correlate
 from twinloop.replication.history import KpiHistory, history_from_table
 from twinloop.replication.synthetic.generate import SyntheticSpec, parse_edge_case, synthesize
 from twinloop.replication.whatif.analytic import WhatIfResult, run_what_if
+from twinloop.replication.whatif.counterfactual import CounterfactualResult, run_counterfactual
 
 
 class MetricsService(CapabilityService):
@@ -47,6 +50,7 @@ class MetricsService(CapabilityService):
     def background(self) -> Mapping[str, Callable[[Any, Progress], BaseModel]]:
         return {
             "what_if": lambda request, _progress: self._what_if(request),
+            "counterfactual": lambda request, _progress: self._counterfactual(request),
             "correlations": lambda request, _progress: self._correlations(request),
             "synthetic": self._synthetic,
             "anomalies": lambda request, _progress: self._anomalies(request),
@@ -55,6 +59,9 @@ class MetricsService(CapabilityService):
 
     def what_if(self, request: WhatIfRequest) -> WhatIfResult:
         return self._what_if(request)
+
+    def counterfactual(self, request: CounterfactualRequest) -> CounterfactualResult:
+        return self._counterfactual(request)
 
     def correlations(self, request: CorrelationsRequest) -> CorrelationResult:
         return self._correlations(request)
@@ -103,8 +110,14 @@ class MetricsService(CapabilityService):
         history = None
         if request.history is not None:
             table = table_from_json(request.history, self.limits, "history")
-            history = history_from_table(table, timestamp=request.timestamp)
+            # Cross-sectional rows (no timestamp column) fit a graph as well as a time series.
+            history = history_from_table(table, timestamp=request.timestamp, cross_sectional=True)
         return run_what_if(request.to_spec(), history)
+
+    def _counterfactual(self, request: CounterfactualRequest) -> CounterfactualResult:
+        table = table_from_json(request.history, self.limits, "history")
+        history = history_from_table(table, timestamp=request.timestamp, cross_sectional=True)
+        return run_counterfactual(request.to_spec(), history)
 
     def _correlations(self, request: CorrelationsRequest) -> CorrelationResult:
         table = table_from_json(request.history, self.limits, "history")

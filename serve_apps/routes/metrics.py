@@ -1,5 +1,5 @@
-"""Routes of metric replication: analytic what-if, correlations, anomalies, calibration,
-synthetic data."""
+"""Routes of metric replication: analytic what-if and counterfactuals, correlations, anomalies,
+calibration, synthetic data."""
 
 from serve_apps.operations import Operation
 from serve_apps.routes.base import OperationRouter
@@ -9,12 +9,14 @@ from serve_apps.schemas.metrics import (
     CalibrateRequest,
     CalibrateResponse,
     CorrelationsRequest,
+    CounterfactualRequest,
     SyntheticRequest,
     SyntheticResponse,
     WhatIfRequest,
 )
 from twinloop.replication.correlation import CorrelationResult
 from twinloop.replication.whatif.analytic import WhatIfResult
+from twinloop.replication.whatif.counterfactual import CounterfactualResult
 
 router = OperationRouter("metrics")
 
@@ -26,6 +28,17 @@ WHAT_IF = router.declare(
         path="/metrics/what-if",
         request=WhatIfRequest,
         response=WhatIfResult,
+        background="on_request",
+    )
+)
+COUNTERFACTUAL = router.declare(
+    Operation(
+        name="counterfactual",
+        capability="metrics",
+        method="POST",
+        path="/metrics/what-if/counterfactual",
+        request=CounterfactualRequest,
+        response=CounterfactualResult,
         background="on_request",
     )
 )

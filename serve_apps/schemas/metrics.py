@@ -15,6 +15,7 @@ from twinloop.replication.calibration.models import CalibrationResult, Calibrati
 from twinloop.replication.correlation import CorrelationSettings
 from twinloop.replication.synthetic.generate import EdgeCase, SyntheticResult
 from twinloop.replication.whatif.analytic import WhatIfSpec
+from twinloop.replication.whatif.counterfactual import CounterfactualSpec
 
 # --- metrics ----------------------------------------------------------------------------------
 
@@ -41,6 +42,28 @@ class WhatIfRequest(EdgeModel, WhatIfSpec):
     def to_spec(self) -> WhatIfSpec:
         """The core spec: the request without the history it is fitted on."""
         return WhatIfSpec(**{name: getattr(self, name) for name in WhatIfSpec.model_fields})
+
+
+class CounterfactualRequest(EdgeModel, CounterfactualSpec):
+    """``POST /metrics/what-if/counterfactual``: the core's ``CounterfactualSpec`` (one unit's
+    ``observed`` metrics, the ``setValues`` it would have had, optionally a graph) and the KPI
+    history the graph is fitted on (with or without a timestamp column)."""
+
+    model_config = EDGE_CONFIG
+
+    history: JsonTable = Field(description="KPI history (records or columns) to fit the graph.")
+    timestamp: str | None = Field(default=None, description="Default: detected, or none.")
+
+    def check(self, limits: Limits) -> None:
+        check_limit("observed", len(self.observed), limits.max_columns)
+        if self.graph is not None:
+            check_limit("graph.edges", len(self.graph.edges), limits.max_list)
+
+    def to_spec(self) -> CounterfactualSpec:
+        """The core spec: the request without the history it is fitted on."""
+        return CounterfactualSpec(
+            **{name: getattr(self, name) for name in CounterfactualSpec.model_fields}
+        )
 
 
 class CorrelationsRequest(EdgeModel):

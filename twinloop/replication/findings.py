@@ -31,6 +31,9 @@ FindingCode = Literal[
     "declared_strength",
     "not_in_graph",
     "log_scale_unavailable",
+    "confounder_adjusted",
+    "possible_confounder",
+    "no_timestamp",
     # synthetic data
     "column_dropped",
     "id_regenerated",

@@ -1,8 +1,9 @@
 """Contracts of anomaly detection: its settings, per-point scores, anomalies and known patterns.
 
 The defaults of ``AnomalySettings`` are one global setting for every series (no per-series
-tuning); ``threshold`` is the value the NAB standard profile picked on the development subset
-(``docs/anomalies.md``).
+tuning), chosen by leave-one-category-out cross-validation on the NAB development subset
+(``bench/anomaly_cv.py``); ``threshold`` is the value the NAB standard profile picks there for
+that setting (``docs/anomalies.md``).
 """
 
 from __future__ import annotations
@@ -38,19 +39,32 @@ class AnomalySettings(FrozenModel):
     )
     warmup: int = Field(default=50, ge=2, description="points seen before any score is given")
     learning: int = Field(
-        default=750, ge=1, description="points over which evidence ramps up to full weight"
+        default=1500, ge=1, description="points over which evidence ramps up to full weight"
     )
     cooldown: int = Field(
         default=60, ge=0, description="points after a score in which weaker scores are zeroed"
     )
+    usual_quantile: float | None = Field(
+        default=0.99,
+        gt=0,
+        lt=1,
+        description="evidence counts only above this quantile of the last usual_window raw "
+        "values (what is usually new in this series is not news); None = no such baseline",
+    )
+    usual_window: int = Field(
+        default=1000, ge=50, description="raw values the usual_quantile is taken over"
+    )
     score_scale: float = Field(
-        default=0.02, gt=0, description="raw evidence that maps to score 0.5 (fraction of range)"
+        default=0.01, gt=0, description="raw evidence that maps to score 0.5 (fraction of range)"
     )
     threshold: float = Field(
-        default=0.5262, gt=0, le=1, description="score at or above which a point is anomalous"
+        default=0.6597, gt=0, le=1, description="score at or above which a point is anomalous"
     )
-    surprise_floor: float = Field(
-        default=7.0, ge=0, description="−log10 p below which the context channel stays silent"
+    surprise_floor: float | None = Field(
+        default=7.0,
+        ge=0,
+        description="−log10 p below which the context channel stays silent; None = the channel "
+        "adds no evidence",
     )
     tail_history: int = Field(
         default=4000, ge=50, description="points of each statistic's tail history"
