@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -30,6 +31,7 @@ from ray.exceptions import RayActorError, RayTaskError
 from ray.util.metrics import Counter, Gauge
 
 from actors.sandbox_worker import SandboxWorker
+from twinloop.errors import ResourcesUnavailable
 from twinloop.sandbox.executor import ExecutorStats
 
 T = TypeVar("T")
@@ -65,9 +67,90 @@ def _metrics() -> dict[str, Any]:
     return _METRICS
 
 
+class WorkerPool:
+    """Sandbox worker actors, started on first use and replaced one by one when they die.
+
+    A :class:`RayExecutor` owns one for a single run, or borrows a shared one: the background
+    runs of the Serve app all use one pool (``serve_apps.run_queue``), so a flood of runs never
+    asks the cluster for more workers than the pool holds. ``generation[slot]`` counts the
+    replacements of a slot, so two runs that both saw its worker die replace it once.
+    """
+
+    def __init__(
+        self,
+        num_workers: int | None = None,
+        *,
+        num_cpus: float = 1.0,
+        scheduling_strategy: str = "SPREAD",
+        startup_timeout: float = 300.0,
+    ) -> None:
+        if num_workers is not None and num_workers < 1:
+            raise ValueError(f"num_workers must be >= 1, got {num_workers}")
+        if num_cpus <= 0:
+            raise ValueError(f"num_cpus must be > 0, got {num_cpus}")
+        self.num_workers = num_workers
+        self.num_cpus = num_cpus
+        self.scheduling_strategy = scheduling_strategy
+        self.startup_timeout = startup_timeout
+        self.workers: list[Any] = []
+        self.generation: list[int] = []
+        self._lock = threading.Lock()
+
+    def _spawn(self, index: int) -> Any:
+        return SandboxWorker.options(
+            num_cpus=self.num_cpus,
+            scheduling_strategy=self.scheduling_strategy,
+            max_restarts=0,
+        ).remote(index)
+
+    def ensure(self) -> None:
+        """Start the workers unless they run; ResourcesUnavailable when the cluster cannot."""
+        with self._lock:
+            if self.workers:
+                return
+            count = self.num_workers
+            if count is None:
+                cpus = float(ray.cluster_resources().get("CPU", 1.0))  # type: ignore[no-untyped-call]
+                count = max(1, int(cpus // self.num_cpus))
+            workers = [self._spawn(i) for i in range(count)]
+            # An actor that cannot be placed waits forever; fail loudly instead of hanging.
+            ready, _ = ray.wait(
+                [w.ping.remote() for w in workers], num_returns=count, timeout=self.startup_timeout
+            )
+            if len(ready) < count:
+                for worker in workers:
+                    ray.kill(worker)
+                raise ResourcesUnavailable(
+                    f"only {len(ready)} of {count} sandbox workers started within "
+                    f"{self.startup_timeout:g} s: the cluster lacks free CPUs for {count} "
+                    f"workers of num_cpus={self.num_cpus:g} (is another pool holding them?)"
+                )
+            self.workers, self.generation = workers, [0] * count
+
+    def replace(self, slot: int, generation: int) -> None:
+        """Kill what is left of a dead worker and start a fresh one, unless already done."""
+        with self._lock:
+            if not self.workers or self.generation[slot] != generation:
+                return
+            # It is usually gone already; killing it again makes sure and cannot hurt.
+            with contextlib.suppress(Exception):
+                ray.kill(self.workers[slot])
+            self.workers[slot] = self._spawn(slot)
+            self.generation[slot] += 1
+
+    def shutdown(self) -> None:
+        """Stop every worker of the pool (the next ``ensure`` starts new ones)."""
+        with self._lock:
+            for worker in self.workers:
+                ray.kill(worker)
+            self.workers, self.generation = [], []
+
+
 class RayExecutor:
     """An actor pool that runs items anywhere on the cluster and yields results as they finish.
 
+    ``pool`` lends a shared :class:`WorkerPool` (not stopped on exit); without it the executor
+    starts its own (``num_workers``, ``num_cpus`` …) and stops it on exit.
     ``submit_order_seed`` submits the items in a seeded random order (tests use it to show the
     result does not depend on completion order). ``on_result(position, result)`` is called after
     every completion, before the result is yielded.
@@ -85,72 +168,33 @@ class RayExecutor:
         on_result: Callable[[int, Any], None] | None = None,
         label: str = "sandbox",
         startup_timeout: float = 300.0,
+        pool: WorkerPool | None = None,
     ) -> None:
-        if num_workers is not None and num_workers < 1:
-            raise ValueError(f"num_workers must be >= 1, got {num_workers}")
-        if num_cpus <= 0:
-            raise ValueError(f"num_cpus must be > 0, got {num_cpus}")
         if max_in_flight < 1:
             raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight}")
-        self.num_workers = num_workers
-        self.num_cpus = num_cpus
+        self.owns_pool = pool is None
+        self.pool = pool or WorkerPool(
+            num_workers,
+            num_cpus=num_cpus,
+            scheduling_strategy=scheduling_strategy,
+            startup_timeout=startup_timeout,
+        )
         self.max_in_flight = max_in_flight
         self.max_attempts = max_attempts
-        self.scheduling_strategy = scheduling_strategy
         self.submit_order_seed = submit_order_seed
         self.on_result = on_result
         self.tags = {"run": label}
-        self.startup_timeout = startup_timeout
-        self.workers: list[Any] = []
-        self._generation: list[int] = []
         self._nodes: set[str] = set()
         self._retried = 0
 
-    # ------------------------------------------------------------------ pool
-    def _spawn(self, index: int) -> Any:
-        return SandboxWorker.options(
-            num_cpus=self.num_cpus,
-            scheduling_strategy=self.scheduling_strategy,
-            max_restarts=0,
-        ).remote(index)
-
-    def _ensure_pool(self) -> None:
-        if self.workers:
-            return
-        count = self.num_workers
-        if count is None:
-            cpus = float(ray.cluster_resources().get("CPU", 1.0))  # type: ignore[no-untyped-call]
-            count = max(1, int(cpus // self.num_cpus))
-        self.workers = [self._spawn(i) for i in range(count)]
-        self._generation = [0] * count
-        # An actor that cannot be placed waits forever; fail loudly instead of hanging.
-        ready, _ = ray.wait(
-            [w.ping.remote() for w in self.workers],
-            num_returns=count,
-            timeout=self.startup_timeout,
-        )
-        if len(ready) < count:
-            self.shutdown()
-            raise RuntimeError(
-                f"only {len(ready)} of {count} sandbox workers started within "
-                f"{self.startup_timeout:g} s: the cluster lacks free CPUs for {count} workers "
-                f"of num_cpus={self.num_cpus:g} (is another pool holding them?)"
-            )
-        _metrics()["workers"].set(count, tags=self.tags)
-
-    def _replace(self, slot: int) -> None:
-        """Kill what is left of a dead worker and start a fresh one in its slot."""
-        # It is usually gone already; killing it again makes sure and cannot hurt.
-        with contextlib.suppress(Exception):
-            ray.kill(self.workers[slot])
-        self.workers[slot] = self._spawn(slot)
-        self._generation[slot] += 1
+    @property
+    def workers(self) -> list[Any]:
+        return self.pool.workers
 
     def shutdown(self) -> None:
-        """Stop every worker of the pool."""
-        for worker in self.workers:
-            ray.kill(worker)
-        self.workers = []
+        """Stop the pool's workers if the pool is this executor's own."""
+        if self.owns_pool:
+            self.pool.shutdown()
         _metrics()["workers"].set(0, tags=self.tags)
 
     def __enter__(self) -> RayExecutor:
@@ -164,31 +208,24 @@ class RayExecutor:
         """Run ``fn`` over ``items`` on the pool; yield ``(position, result)`` as each finishes."""
         if not items:
             return
-        self._ensure_pool()
+        pool = self.pool
+        pool.ensure()
         metrics = _metrics()
+        metrics["workers"].set(len(pool.workers), tags=self.tags)
         order = list(range(len(items)))
         if self.submit_order_seed is not None:
             rng = np.random.default_rng(self.submit_order_seed)
             order = [int(i) for i in rng.permutation(order)]
         pending = deque(order)
         attempts = [0] * len(items)
-        load = [0] * len(self.workers)
         in_flight: dict[Any, tuple[int, int, int]] = {}  # ref → (position, slot, generation)
         start, customer_days = time.perf_counter(), 0.0
         while pending or in_flight:
-            for slot in range(len(self.workers)):
-                while load[slot] < self.max_in_flight and pending:
-                    position = pending.popleft()
-                    attempts[position] += 1
-                    ref = self.workers[slot].call.remote(fn, items[position])
-                    in_flight[ref] = (position, slot, self._generation[slot])
-                    load[slot] += 1
+            self._feed(fn, items, pending, attempts, in_flight)
             metrics["in_flight"].set(len(in_flight), tags=self.tags)
             ready, _ = ray.wait(list(in_flight), num_returns=1)
             for ref in ready:
                 position, slot, generation = in_flight.pop(ref)
-                if generation == self._generation[slot]:
-                    load[slot] -= 1
                 try:
                     result, node = ray.get(ref)
                 except RayTaskError as exc:
@@ -196,9 +233,7 @@ class RayExecutor:
                     raise exc.as_instanceof_cause() from None  # type: ignore[no-untyped-call]
                 except RayActorError:
                     self._requeue(position, attempts, pending, metrics)
-                    if generation == self._generation[slot]:
-                        self._replace(slot)
-                        load[slot] = 0
+                    pool.replace(slot, generation)
                     continue
                 if node:
                     self._nodes.add(node)
@@ -213,6 +248,33 @@ class RayExecutor:
                     self.on_result(position, result)
                 yield position, result
         metrics["in_flight"].set(0, tags=self.tags)
+
+    def _feed(
+        self,
+        fn: Callable[[T], R],
+        items: Sequence[T],
+        pending: deque[int],
+        attempts: list[int],
+        in_flight: dict[Any, tuple[int, int, int]],
+    ) -> None:
+        """Keep every live worker busy with up to ``max_in_flight`` of this run's tasks.
+
+        The load counts only tasks sent to a slot's current worker: those sent to a worker that
+        died (and was replaced, by this run or another) come back as failures and are re-queued.
+        """
+        pool = self.pool
+        pool.ensure()  # a shared pool stopped while idle starts again
+        load = [0] * len(pool.workers)
+        for _, slot, generation in in_flight.values():
+            if generation == pool.generation[slot]:
+                load[slot] += 1
+        for slot in range(len(pool.workers)):
+            while load[slot] < self.max_in_flight and pending:
+                position = pending.popleft()
+                attempts[position] += 1
+                ref = pool.workers[slot].call.remote(fn, items[position])
+                in_flight[ref] = (position, slot, pool.generation[slot])
+                load[slot] += 1
 
     def _requeue(
         self, position: int, attempts: list[int], pending: deque[int], metrics: dict[str, Any]
@@ -229,7 +291,7 @@ class RayExecutor:
     def stats(self) -> ExecutorStats:
         return ExecutorStats(
             executor="ray",
-            workers=len(self.workers),
+            workers=len(self.pool.workers),
             nodes=sorted(self._nodes),
             retried=self._retried,
         )

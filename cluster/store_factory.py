@@ -16,17 +16,24 @@ def open_store(
     *,
     redis_prefix: str = "twinloop:",
     check: bool = True,
+    timeout_s: float = 5.0,
 ) -> Store:
     """Open the configured store; with ``check`` an unreachable backend fails here, at start.
 
     ``Settings.redis_url`` and ``Settings.data_dir`` are the usual arguments. The SQLite file is
-    ``<data_dir>/twinloop.sqlite3``; the folder is created when missing.
+    ``<data_dir>/twinloop.sqlite3``; the folder is created when missing. ``timeout_s`` bounds
+    one Redis call (``Settings.store_timeout_s``), connecting included.
     """
     if redis_url:
         # Imported here so SQLite-only callers never need the redis package loaded.
         from cluster.redis_store import RedisStore
 
-        store: Store = RedisStore(redis_url, prefix=redis_prefix)
+        store: Store = RedisStore(
+            redis_url,
+            prefix=redis_prefix,
+            connect_timeout_s=min(2.0, timeout_s),
+            socket_timeout_s=timeout_s,
+        )
         if check:
             try:
                 store.ping()

@@ -27,6 +27,7 @@ from serve_apps.capabilities.twin import TwinService
 from serve_apps.clients import CapabilityClient, HandleClient, InReplicaClient
 from serve_apps.config import AppConfig, app_config
 from serve_apps.ingress import Edge, create_api
+from serve_apps.run_queue import RunQueueClient
 from serve_apps.runs import RunBook
 
 APP_NAME = "twinloop"
@@ -37,8 +38,8 @@ APP_NAME = "twinloop"
 INGRESS_ENV = {"RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0"}
 # Capabilities whose bounded requests the ingress answers itself (Edge.client_for), on its event
 # loop: a worker thread per call cost 2.5x the throughput of the summary-form analysis
-# (docs/benchmarks.md). An analysis's Store writes (a few short transactions) run on the loop
-# too; a hung Store holds the ingress up to the Store's own timeouts (docs/api.md).
+# (docs/benchmarks.md). A request that reads or writes the Store (a stored analysis) runs on a
+# worker thread instead (EdgeModel.uses_store): a hung Store must not stall the loop.
 IN_REPLICA: dict[str, type[CapabilityService]] = {
     "metrics": MetricsService,
     "analyzer": AnalyzerService,
@@ -55,7 +56,11 @@ class Ingress:
     """FastAPI ingress: ``create_api`` mounts the routers of ``serve_apps.routes``."""
 
     def __init__(self, config: AppConfig, **handles: DeploymentHandle[Any]) -> None:
-        store = open_store(config.settings.redis_url, config.settings.data_dir)
+        store = open_store(
+            config.settings.redis_url,
+            config.settings.data_dir,
+            timeout_s=config.settings.store_timeout_s,
+        )
         clients: dict[str, CapabilityClient] = {
             name: HandleClient(handle) for name, handle in handles.items()
         }
@@ -67,7 +72,11 @@ class Ingress:
             if name in handles and config.limits.ingress_answer_bytes > 0
         }
         self.edge = Edge(
-            config=config, runs=RunBook(store), capabilities=clients, in_replica=in_replica
+            config=config,
+            runs=RunBook(store),
+            capabilities=clients,
+            in_replica=in_replica,
+            queue=RunQueueClient(config),
         )
 
     def __serve_build_asgi_app__(self) -> FastAPI:

@@ -85,12 +85,16 @@ class LocalClient:
 class InReplicaClient(LocalClient):
     """A capability object in this process, called on the event loop itself.
 
-    For bounded work only (a few milliseconds, a Store write at most): handing it to a thread
-    costs more than the work, since the GIL serialises the two anyway. No deadline: the work is
-    shorter than any deadline a client can ask for. ``fire`` (background runs) keeps the thread.
+    For bounded work only (a few milliseconds): handing it to a thread costs more than the
+    work, since the GIL serialises the two anyway. No deadline: the work is shorter than any
+    deadline a client can ask for. A request whose body ``uses_store()`` goes to a worker thread
+    with its deadline instead: a hung Store would otherwise stall every route of the replica.
+    ``fire`` (background runs) keeps the thread.
     """
 
     async def call(self, method: str, *args: Any, timeout: float) -> Any:
+        if any(getattr(arg, "uses_store", lambda: False)() for arg in args):
+            return await super().call(method, *args, timeout=timeout)
         return getattr(self.target, method)(*args)
 
 

@@ -33,12 +33,22 @@ class AppArgs(BaseModel):
 
 
 class SandboxPool(BaseModel):
-    """The actor pool a background sandbox run fans its replicates out over."""
+    """The one actor pool every background run fans its replicates out over, and the queue
+    in front of it (``serve_apps.run_queue``)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     cpus_per_worker: float = Field(default=1.0, gt=0.0, description="num_cpus of each actor.")
-    max_workers: int = Field(default=8, ge=1, description="Actors per run, at most.")
+    max_workers: int = Field(default=8, ge=1, description="Actors in the pool, at most.")
+    concurrent_runs: int = Field(
+        default=2, ge=1, description="Background runs executing at once; the others wait queued."
+    )
+    startup_timeout_s: float = Field(
+        default=120.0, gt=0.0, description="How long a run waits for the pool's workers to start."
+    )
+    idle_s: float = Field(
+        default=60.0, ge=0.0, description="The pool's workers stop after this long without runs."
+    )
 
 
 class AppConfig(BaseModel):

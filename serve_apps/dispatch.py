@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from starlette.concurrency import run_in_threadpool
 
@@ -22,6 +23,12 @@ from serve_apps.schemas.base import EdgeModel
 from serve_apps.telemetry import Telemetry
 
 log = logging.getLogger("twinloop.serve")
+
+
+class RunSubmitter(Protocol):
+    """Where background runs are executed (``serve_apps.run_queue.RunQueueClient`` under Serve)."""
+
+    def submit(self, run_id: str) -> None: ...
 
 
 @dataclass
@@ -39,6 +46,8 @@ class Edge:
     # The same capability classes inside this replica, for bounded requests (see ``client_for``).
     in_replica: Mapping[str, CapabilityClient] = field(default_factory=dict)
     operations: Mapping[str, Operation] = field(default_factory=dict)
+    # The one queue in front of the shared worker pool; None: the capability runs it (tests).
+    queue: RunSubmitter | None = None
 
     def client(self, op: Operation) -> CapabilityClient:
         """The capability deployment that answers ``op``."""
@@ -69,7 +78,10 @@ class Edge:
         return record.operation in self.operations
 
     def dispatch(self, record: RunRecord) -> None:
-        """Hand a run to the capability that owns its operation."""
+        """Hand a run to the run queue, or (without one) to the capability of its operation."""
+        if self.queue is not None:
+            self.queue.submit(record.id)
+            return
         self.client(self.operations[record.operation]).fire("execute_run", record.id)
 
 

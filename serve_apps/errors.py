@@ -4,7 +4,8 @@ Every twinloop exception carries its ``code`` and HTTP ``status`` on its class a
 itself (``twinloop.errors``), so a capability deployment simply raises: the exception crosses the
 ``DeploymentHandle`` (Ray wraps it in a ``RayTaskError``, :func:`cause_of` unwraps it) and
 :func:`http_error` turns it into a status and an :class:`ErrorBody` naming the field. The edge
-adds its own two: a missing or wrong bearer token (401) and a request past its deadline (504).
+adds its own: a body that is not readable JSON (400), a missing or wrong bearer token (401), a body
+that is not declared as JSON (415) and a request past its deadline (504).
 Serve back-pressure is 503; anything else is 500 (a bug: logged with the request id, never the
 client's fault).
 """
@@ -12,16 +13,20 @@ client's fault).
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from twinloop.contract import NO_INPUT, field_path, input_path
 from twinloop.errors import ConfigError, InvalidInput, TwinloopError
 
 log = logging.getLogger("twinloop.serve")
 
 ErrorCode = Literal[
+    "malformed_body",
+    "unsupported_media_type",
     "invalid_input",
     "limit_exceeded",
     "not_found",
@@ -40,6 +45,22 @@ class Unauthorized(TwinloopError):
     code = "unauthorized"
     status = 401
     field = "authorization"
+
+
+class MalformedBody(TwinloopError):
+    """A body that cannot be read as JSON at all: not UTF-8, nested too deeply (→ 400, no
+    ``field``: there is no field yet)."""
+
+    code = "malformed_body"
+    status = 400
+
+
+class UnsupportedMediaType(TwinloopError):
+    """A body sent without ``Content-Type: application/json`` (→ 415)."""
+
+    code = "unsupported_media_type"
+    status = 415
+    field = "content-type"
 
 
 class DeadlineExceeded(TwinloopError):
@@ -70,26 +91,40 @@ class ErrorBody(BaseModel):
     errors: list[dict[str, str]] | None = None
 
 
-def from_validation(errors: Sequence[Any], drop: tuple[str, ...] = ()) -> InvalidInput:
-    """pydantic/FastAPI errors → InvalidInput naming the first field (dotted path).
+def from_validation(
+    errors: Sequence[Any], drop: tuple[str, ...] = (), data: object = NO_INPUT
+) -> InvalidInput:
+    """pydantic/FastAPI errors → InvalidInput naming the first field by its path in the request,
+    in the one style of ``twinloop.contract`` (``history[3].revenue``; union labels dropped when
+    ``data``, the request's body, is at hand).
 
     ``drop`` lists leading location parts that are not fields (FastAPI's ``body``, ``query``).
     """
     if not errors:
         return InvalidInput("body", "invalid request")
     first = errors[0]
-    parts = [str(p) for p in first.get("loc", ())]
-    if parts and parts[0] in drop:
-        parts = parts[1:]
+    path = request_path(first.get("loc", ()), drop, data)
     ours = first.get("ctx", {}).get("error")
     if isinstance(ours, InvalidInput):  # raised by a validator: its field is inside this one
-        return InvalidInput(".".join([*parts, ours.field]), ours.message)
-    field = ".".join(parts) or "body"
+        return InvalidInput(field_path(path, ours.field), ours.message)
     message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    given = first.get("input")
+    if isinstance(given, float) and not math.isfinite(given):  # not "≤ 3650" for a NaN
+        message = f"{given} is not a finite number"
     if first.get("type") == "json_invalid":
-        field = "body"
+        path = ""
         message = f"not valid JSON: {first.get('ctx', {}).get('error', message)}"
-    return InvalidInput(field, message)
+    return InvalidInput(path or "body", message)
+
+
+def request_path(loc: Sequence[Any], drop: tuple[str, ...] = (), data: object = NO_INPUT) -> str:
+    """An error location as a path in the request (``drop``: leading parts that are not fields)."""
+    parts = list(loc)
+    if parts and parts[0] != "body":
+        data = NO_INPUT  # a path, query or header parameter: the body is not where it is
+    if parts and parts[0] in drop:
+        parts = parts[1:]
+    return field_path(*input_path(parts, data))
 
 
 def _serve_status(exc: BaseException) -> tuple[int, ErrorCode] | None:

@@ -18,15 +18,23 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import twinloop
+from serve_apps import store_health
 from serve_apps.dispatch import Edge, recover_runs
 from serve_apps.docs_ui import mount_docs
 from serve_apps.edge import EdgeMiddleware, error_json
-from serve_apps.errors import from_validation, http_error, http_status_body
+from serve_apps.errors import (
+    MalformedBody,
+    from_validation,
+    http_error,
+    http_status_body,
+    request_path,
+)
 from serve_apps.routes import ROUTERS
-from twinloop.errors import InvalidInput
+from twinloop.errors import InvalidInput, TwinloopError
 
 __all__ = ["Edge", "create_api"]
 
@@ -40,6 +48,7 @@ def create_api(edge: Edge) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(store_health.mark, edge.runs.store)
         await recover_runs(edge)
         yield
 
@@ -71,13 +80,14 @@ def create_api(edge: Edge) -> FastAPI:
 async def _validation(request: Request, exc: RequestValidationError) -> Response:
     """A body, path or query FastAPI refused: 422 naming the first field, all of them listed."""
     errors = exc.errors()
-    status, body = http_error(from_validation(errors, drop=("body", "path", "query", "header")))
+    drop = ("body", "path", "query", "header")
+    status, body = http_error(from_validation(errors, drop=drop, data=exc.body))
     if errors and isinstance(errors[0].get("ctx", {}).get("error"), InvalidInput):
         # One of our validators named the field itself (e.g. inside testResult): that is all.
         return Response(error_json(body), status_code=status, media_type="application/json")
     details = [
         {
-            "field": ".".join(str(p) for p in e.get("loc", ())[1:]) or "body",
+            "field": request_path(e.get("loc", ()), drop, exc.body) or "body",
             "message": str(e.get("msg", "")),
         }
         for e in errors[:20]
@@ -87,11 +97,16 @@ async def _validation(request: Request, exc: RequestValidationError) -> Response
 
 
 async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-    """Starlette's own errors (unknown path, wrong method) in the JSON error shape."""
-    body = http_status_body(exc.status_code, str(exc.detail))
+    """Starlette's own errors (unknown path, wrong method) in the JSON error shape; a body that
+    could not be parsed is answered from the reason ``serve_apps.json_route`` gave."""
+    status, body = exc.status_code, http_status_body(exc.status_code, str(exc.detail))
+    if isinstance(exc.__cause__, TwinloopError):
+        status, body = http_error(exc.__cause__)
+    elif status == 400:
+        status, body = http_error(MalformedBody(f"the body could not be parsed: {exc.detail}"))
     return Response(
         error_json(body),
-        status_code=exc.status_code,
+        status_code=status,
         media_type="application/json",
         headers=exc.headers,
     )

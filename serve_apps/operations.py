@@ -27,17 +27,28 @@ from serve_apps.schemas.base import EdgeModel, RunAccepted
 
 Background = Literal["never", "on_request", "always"]
 
-# The error answers a route documents; every route still answers the others the edge can give.
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody, "description": text}
-    for code, text in [
-        (401, "missing or wrong bearer token"),
-        (404, "unknown id"),
-        (413, "request larger than a limit (the body names it)"),
-        (422, "invalid input (the body names the field)"),
-        (504, "past the request deadline"),
-    ]
+STATUS_TEXT: dict[int, str] = {
+    400: "the body is not readable JSON (not UTF-8, nested too deeply)",
+    401: "missing or wrong bearer token",
+    404: "unknown id",
+    409: "an id that exists already (a write that lost a compare-and-set)",
+    413: "request larger than a limit (the body names it)",
+    415: "the body is not sent as 'Content-Type: application/json'",
+    422: "invalid input (the body names the field)",
+    500: "a bug: the body carries only a request id to report",
+    503: "the store is unavailable or the service is shedding load",
+    504: "past the request deadline",
 }
+# Every route can answer these; a route with a body adds 400 and 415, a mutating one 401.
+EVERY_ROUTE = (404, 413, 422, 500, 503, 504)
+WITH_BODY = (400, 415)
+
+
+def error_answers(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries documenting error statuses with the error body."""
+    return {s: {"model": ErrorBody, "description": STATUS_TEXT[s]} for s in sorted(statuses)}
+
+
 ACCEPTED: dict[int | str, dict[str, Any]] = {
     202: {"model": RunAccepted, "description": "running in the background; poll the location"}
 }
@@ -61,7 +72,9 @@ class Operation:
     request: type[EdgeModel] | None = None
     status: int = 200
     background: Background = "never"
-    errors: bool = True  # document the error answers (ERRORS) in the OpenAPI document
+    errors: tuple[int, ...] = ()  # error statuses of its own, beyond what every route answers
+    # Answers of its own with another body than ErrorBody: (status, model, description).
+    answers: tuple[tuple[int, Any, str], ...] = ()
     summary: str | None = None
     tag: str | None = None  # default: the capability
     location: str | None = None  # a created resource's path, formatted with the result's fields
@@ -73,7 +86,12 @@ class Operation:
 
     def route_options(self) -> dict[str, Any]:
         """The keyword arguments of ``APIRouter.add_api_route`` this declaration implies."""
-        responses: dict[int | str, dict[str, Any]] = dict(ERRORS) if self.errors else {}
+        statuses = {*EVERY_ROUTE, *self.errors}
+        if self.mutating:
+            statuses |= {401}
+        if self.request is not None:
+            statuses |= set(WITH_BODY)
+        responses = error_answers(*statuses)
         response_model = self.response
         status = self.status
         if self.background == "on_request":
@@ -89,8 +107,8 @@ class Operation:
             "name": self.name,
             "tags": [self.tag or self.capability or "edge"],
         }
-        if responses:
-            options["responses"] = responses
+        responses |= {code: {"model": m, "description": text} for code, m, text in self.answers}
+        options["responses"] = responses
         if self.summary is not None:
             options["summary"] = self.summary
         return options

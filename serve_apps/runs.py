@@ -1,10 +1,11 @@
 """Background runs: long requests kept in the Store as run records, so they outlive a replica.
 
 A POST asked to run in the background (``Prefer: respond-async``, or work too big to answer
-inline) creates a :class:`RunRecord` in state ``queued`` and returns 202 with its id. A capability
-replica *claims* the record (compare-and-set, so two replicas never run it twice), renews a lease
-while it works, and writes the result or the error into the same record. ``GET /runs/{id}`` reads
-it from any replica.
+inline) creates a :class:`RunRecord` in state ``queued`` and returns 202 with its id; the record
+stays ``queued`` until the run queue (``serve_apps.run_queue``) has room for it. The capability
+code running it *claims* the record (compare-and-set, so two executions never run it twice),
+renews a lease while it works, and writes the result or the error into the same record.
+``GET /runs/{id}`` reads it from any replica.
 
 Restart safety: a replica that dies stops renewing its lease. Whoever reads the record next sees
 the lease expired and dispatches it again; the next claim re-runs the request from the stored

@@ -65,6 +65,13 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("TWINLOOP_REDIS_URL", "redis_url"),
         description="Redis URL for the shared store; unset = embedded SQLite store.",
     )
+    store_timeout_s: float = Field(
+        default=5.0,
+        gt=0.0,
+        le=300.0,
+        validation_alias=AliasChoices("TWINLOOP_STORE_TIMEOUT_S", "store_timeout_s"),
+        description="Longest wait for one Redis call; a hung store fails requests after it (503).",
+    )
     data_dir: Path = Field(
         default=Path("./twinloop-data"),
         validation_alias=AliasChoices("TWINLOOP_DATA_DIR", "data_dir"),

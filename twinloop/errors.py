@@ -4,6 +4,7 @@ TwinloopError                         code              HTTP
 ├── InvalidInput                      invalid_input     422  ``field`` names the offending field
 │   └── LimitExceeded                 limit_exceeded    413  a request larger than a limit
 ├── NotFound                          not_found         404  an unknown id or kind
+├── ResourcesUnavailable              unavailable       503  no CPUs for the work in time
 ├── ConfigError                       internal_error    500  invalid settings; names the variable
 └── StoreError                        internal_error    500  the state store failed
     ├── StoreUnavailable              unavailable       503  the backend cannot be reached
@@ -85,6 +86,13 @@ class NotFound(TwinloopError, KeyError):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.ident!r} not found"
+
+
+class ResourcesUnavailable(TwinloopError):
+    """The cluster could not give the work the CPUs it needs within the wait allowed."""
+
+    code = "unavailable"
+    status = 503
 
 
 class ConfigError(TwinloopError):

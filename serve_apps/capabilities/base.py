@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -23,16 +23,26 @@ from serve_apps.runs import Operation, Progress, RunBook, RunStatus, execute
 from serve_apps.telemetry import Telemetry
 from twinloop.store import Store
 
+if TYPE_CHECKING:
+    from actors.sandbox_pool import WorkerPool
+
 
 class CapabilityService:
     """Base of the capability deployments; subclasses list their ``operations``."""
 
     name = "capability"
+    # The run queue's shared worker pool (serve_apps.run_queue), set on the services it runs;
+    # None: a background run that needs workers starts its own pool.
+    worker_pool: WorkerPool | None = None
 
     def __init__(self, config: AppConfig, store: Store | None = None) -> None:
         self.config = config
         self.limits = config.limits
-        self.store = store or open_store(config.settings.redis_url, config.settings.data_dir)
+        self.store = store or open_store(
+            config.settings.redis_url,
+            config.settings.data_dir,
+            timeout_s=config.settings.store_timeout_s,
+        )
         self.runs = RunBook(self.store)
         self.telemetry = Telemetry()
         self.owner = f"{self.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -48,6 +58,10 @@ class CapabilityService:
             return lambda body, progress: fn(OPERATIONS[name].validate(body), progress)
 
         return {name: run(name, fn) for name, fn in self.background().items()}
+
+    def validate_request(self, operation: str, request: Any) -> None:
+        """Refuse (InvalidInput naming the field) what a background run of ``operation`` would
+        refuse, before the edge answers 202; what pydantic checks needs nothing more here."""
 
     def ping(self) -> str:
         """Readiness: the replica is up and its store answers."""

@@ -34,8 +34,9 @@ from twinloop.replication.anomaly.detector import detect_anomalies
 from twinloop.replication.anomaly.library import keep_pattern, stored_patterns
 from twinloop.replication.anomaly.patterns import DEFAULT_PATTERNS, learn_pattern
 from twinloop.replication.calibration.calibrate import calibrate, save_calibration
+from twinloop.replication.calibration.series import daily_kpis
 from twinloop.replication.correlation import CorrelationResult, correlate
-from twinloop.replication.history import history_from_table
+from twinloop.replication.history import KpiHistory, history_from_table
 from twinloop.replication.synthetic.generate import SyntheticSpec, parse_edge_case, synthesize
 from twinloop.replication.whatif.analytic import WhatIfResult, run_what_if
 from twinloop.replication.whatif.counterfactual import CounterfactualResult, run_counterfactual
@@ -71,18 +72,33 @@ class MetricsService(CapabilityService):
     def anomalies(self, request: AnomaliesRequest) -> AnomaliesResponse:
         return self._anomalies(request)
 
+    def validate_request(self, operation: str, request: Any) -> None:
+        """Everything a background run would refuse, checked before its 202 (the edge calls it)."""
+        if operation == "calibrate":
+            self._calibration_history(request)
+
+    def _calibration_history(self, request: CalibrateRequest) -> KpiHistory:
+        """The history, refused now (naming the field) if calibration could not use it."""
+        table = table_from_json(request.history, self.limits, "history")
+        history = history_from_table(table, timestamp=request.timestamp)
+        daily_kpis(history, request.settings.holdout_days, request.settings.min_train_days)
+        return history
+
     def _calibrate(self, request: CalibrateRequest, progress: Progress) -> CalibrateResponse:
         """Candidate twins run on the sandbox's actor pool (RayEvaluator) across the cluster."""
         from actors.calibration import RayEvaluator
+        from actors.sandbox_pool import RayExecutor
 
-        table = table_from_json(request.history, self.limits, "history")
-        history = history_from_table(table, timestamp=request.timestamp)
+        history = self._calibration_history(request)
         progress(0.05, "history validated")
         pool = self.config.sandbox
         free = float(ray.available_resources().get("CPU", 0.0))  # type: ignore[no-untyped-call]
         workers = max(1, min(pool.max_workers, int(free // pool.cpus_per_worker)))
+        shared = None  # the run queue's pool when there is one (serve_apps.run_queue)
+        if self.worker_pool is not None:
+            shared = RayExecutor(pool=self.worker_pool, label="calibration")
         started = time.perf_counter()
-        with RayEvaluator(num_workers=workers, num_cpus=pool.cpus_per_worker) as evaluator:
+        with RayEvaluator(shared, num_workers=workers, num_cpus=pool.cpus_per_worker) as evaluator:
             result = calibrate(history, request.settings, evaluate=evaluator)
         self.telemetry.simulated(
             "calibrate", result.simulations, 0.0, time.perf_counter() - started

@@ -38,6 +38,7 @@ from serve_apps.schemas.sandbox import (
     SimWhatIfRequest,
     run_customer_days,
 )
+from twinloop.contract import field_path
 from twinloop.errors import InvalidInput, NotFound
 from twinloop.replication.calibration.calibrate import CALIBRATIONS, ENVIRONMENTS
 from twinloop.replication.replicates import Evaluate, executor_evaluate, serial_evaluate
@@ -118,19 +119,31 @@ class TwinService(CapabilityService):
             )
 
     def _pool(self, label: str, on_result: Callable[[int, Any], None] | None = None) -> RayExecutor:
-        """An actor pool sized to the cluster's free CPUs, at most ``sandbox.max_workers``."""
+        """The run queue's shared pool, else one sized to the cluster's free CPUs, at most
+        ``sandbox.max_workers``."""
+        if self.worker_pool is not None:
+            return RayExecutor(pool=self.worker_pool, label=label, on_result=on_result)
         free = float(ray.available_resources().get("CPU", 0.0))  # type: ignore[no-untyped-call]
         pool = self.config.sandbox
         workers = max(1, min(pool.max_workers, int(free // pool.cpus_per_worker)))
         return RayExecutor(workers, num_cpus=pool.cpus_per_worker, label=label, on_result=on_result)
 
+    def validate_request(self, operation: str, request: Any) -> None:
+        """Everything a background run would refuse, checked before its 202 (the edge calls it)."""
+        if operation == "what_if_sim":
+            self._sim_spec(request)
+        elif operation.startswith("sandbox_"):
+            self._spec(operation.removeprefix("sandbox_"), request)
+
     def _spec(self, kind: str, request: SandboxRequest) -> Any:
-        """The core spec: ``environmentId`` resolved (stored ones too), limits checked."""
+        """The core spec: ``environmentId`` resolved (stored ones too), limits checked, every
+        model's segment overrides naming a segment of the environment."""
         request.check(self.limits)
         fields = request.core_fields()
         if request.environment_id is not None:
             fields["environment"] = self.resolve(request.environment_id)
         spec = parse_sandbox_spec(fields, kind)
+        check_segments(spec)
         work = customer_days(spec, self.config.settings.monte_carlo_runs)
         check_limit("customer_days", work, self.limits.max_customer_days)
         return spec
@@ -275,13 +288,32 @@ class TwinService(CapabilityService):
         )
 
 
+def _environment_of(spec: Any) -> BusinessEnvironment:
+    env = spec.environment
+    return env if isinstance(env, BusinessEnvironment) else preset(env).environment
+
+
+def check_segments(spec: Any) -> None:
+    """Refuse a model overriding a segment the environment does not have, naming the request
+    path (``challenger.segment_overrides.vip``) — before any simulation starts."""
+    known = {s.name for s in _environment_of(spec).segments}
+    models: list[tuple[str, Any]] = [
+        (name, getattr(spec, name, None)) for name in ("model", "baseline", "challenger")
+    ]
+    for name in ("models", "variants"):
+        models += [(field_path(name, i), m) for i, m in enumerate(getattr(spec, name, None) or [])]
+    for path, model in models:
+        for segment in getattr(model, "segment_overrides", None) or {}:
+            if segment not in known:
+                raise InvalidInput(
+                    field_path(path, "segment_overrides", segment),
+                    f"unknown segment {segment!r}; the environment has {sorted(known)}",
+                )
+
+
 def customer_days(spec: Any, default_replicates: int) -> float:
     """Simulated customer-days a sandbox spec will cost, at most (initial + arrivals, × runs)."""
-    env = (
-        spec.environment
-        if isinstance(spec.environment, BusinessEnvironment)
-        else (preset(spec.environment).environment)
-    )
+    env = _environment_of(spec)
     customers = spec.customers if spec.customers is not None else env.initial_customers
     per_run = run_customer_days(customers, env.acquisition.rate_per_day, spec.days)
     early_stop = getattr(spec, "early_stop", None)

@@ -49,7 +49,6 @@ PATTERNS = Operation(
     method="GET",
     path="/patterns",
     response=PatternList,
-    errors=False,
 )
 
 

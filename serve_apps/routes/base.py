@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from serve_apps.dispatch import Edge
 from serve_apps.errors import Unauthorized
+from serve_apps.json_route import JsonRoute
 from serve_apps.operations import Operation
 from serve_apps.runs import Deferred
 from serve_apps.schemas.base import EdgeModel, RunAccepted
@@ -109,11 +110,22 @@ async def background(edge: Edge, op: Operation, body: BaseModel, why: str) -> Re
 
 
 async def submit(edge: Edge, op: Operation, body: EdgeModel, request: Request) -> Response:
-    """Answer inline within the deadline, or 202 with a run id (asked for, or too big)."""
+    """Answer inline within the deadline, or 202 with a run id (asked for, or too big).
+
+    Before a 202 the capability checks the body as the run would (``validate_request``), so bad
+    input is a 422 now, not a run that fails in the background.
+    """
     body.check(edge.config.limits)
+    deferred = op.background == "always" or (
+        op.background == "on_request" and wants_background(request)
+    )
+    if deferred:
+        await edge.client(op).call(
+            "validate_request", op.name, body, timeout=request.state.deadline_s
+        )
     if op.background == "always":
         return await background(edge, op, body, "this operation always runs in the background")
-    if op.background == "on_request" and wants_background(request):
+    if deferred:
         response = await background(edge, op, body, "Prefer: respond-async")
         response.headers["Preference-Applied"] = "respond-async"
         return response
@@ -151,7 +163,7 @@ class OperationRouter(APIRouter):
     """
 
     def __init__(self, capability: str | None) -> None:
-        super().__init__()
+        super().__init__(route_class=JsonRoute)
         self.capability = capability
         self.operations: list[Operation] = []
 

@@ -15,7 +15,6 @@ LIST_ENVIRONMENTS = Operation(
     method="GET",
     path="/environments",
     response=EnvironmentList,
-    errors=False,
     tag="environments",
 )
 GET_ENVIRONMENT = Operation(
@@ -35,6 +34,7 @@ CREATE_ENVIRONMENT = Operation(
     response=EnvironmentDetail,
     status=201,
     location="/environments/{id}",
+    errors=(409,),
     tag="environments",
 )
 

@@ -25,7 +25,6 @@ LIST_RUNS = Operation(
     method="GET",
     path="/runs",
     response=list[RunRecord],
-    errors=False,
     tag="runs",
 )
 

@@ -53,6 +53,9 @@ class AnalyzeRequest(EdgeModel):
     def bounded(self) -> bool:
         return self.rows is None
 
+    def uses_store(self) -> bool:
+        return self.store
+
 
 def _test_result(body: Mapping[str, Any], given: Mapping[str, Any]) -> AnalyzerAbTestResult:
     """``testResult`` as the analyzer's model: refused server paths, one experiment id."""

@@ -30,6 +30,11 @@ class EdgeModel(BaseModel):
         ingress may answer it itself instead of calling its capability deployment."""
         return False
 
+    def uses_store(self) -> bool:
+        """True when answering reads or writes the Store: the ingress then answers it on a
+        worker thread, never on its event loop (a hung Store must not stall other routes)."""
+        return False
+
 
 # --- runs and health --------------------------------------------------------------------------
 
@@ -54,4 +59,8 @@ class Health(BaseModel):
     status: Literal["ok", "degraded"]
     version: str
     capabilities: dict[str, str] = Field(description="Deployment → 'ok', 'mounted' or an error.")
+    store: str | None = Field(
+        default=None,
+        description="Deep only: 'ok', 'empty: …' when the store lost its data, or the error.",
+    )
     routes: list[str]

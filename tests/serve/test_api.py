@@ -651,12 +651,11 @@ def test_calibrate_runs_in_the_background_and_stores_the_twin(api: Api) -> None:
     assert stored["source"] == "calibrated"
 
 
-def test_calibrate_refuses_a_short_history_in_the_run(api: Api) -> None:
-    """Too few days fails the run with the field named (the POST itself is accepted)."""
+def test_calibrate_refuses_a_short_history_before_the_202(api: Api) -> None:
+    """Too few days is refused with the field named before any run is created."""
     rows = _history(20)
-    accepted = api.client.post("/metrics/calibrate", json={"history": rows})
-    record = _poll(api, accepted.headers["location"])
-    assert record["status"] == "failed" and record["error"]["code"] == "invalid_input"
+    error = _error(api.client.post("/metrics/calibrate", json={"history": rows}), 422, "history")
+    assert "at least" in error["message"]
 
 
 # --- environments ------------------------------------------------------------------------------

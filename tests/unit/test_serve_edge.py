@@ -171,6 +171,9 @@ class FakeMetrics:
     def what_if(self, request: Any) -> Echo:
         return Echo(value=sum(request.base_metrics.values()))
 
+    def validate_request(self, operation: str, request: Any) -> None:
+        """Nothing beyond pydantic to check before a 202."""
+
     def execute_run(self, run_id: str) -> Any:
         def what_if(body: dict[str, Any], progress: Any) -> BaseModel:
             return Echo(value=sum(body["base_metrics"].values()))

@@ -29,13 +29,14 @@ from twinloop.contract import ID_PATTERN, FrozenModel, invalid_input
 from twinloop.errors import InvalidInput
 from twinloop.sim.models import ModelProfile
 from twinloop.stats.arms import check_names
-from twinloop.stats.inputs import FormData, MetricType, to_stats
+from twinloop.stats.inputs import FormData, MetricType, PointData, to_stats
 from twinloop.stats.results import Direction, Role
 
 MetricKind = Literal[
     "accuracy", "latency", "cost", "satisfaction", "conversion", "revenue", "custom"
 ]
 METRIC_KINDS: tuple[str, ...] = get_args(MetricKind)
+RATE_KINDS = frozenset({"accuracy", "satisfaction", "conversion"})  # a point value is in [0, 1]
 
 # Name fragments that reveal a metric's kind, checked in this order ("cost_per_conversion" is a
 # cost, "revenue_per_conversion" a revenue).
@@ -277,7 +278,7 @@ def check_result(result: AbTestResult, *, raw_given: bool = False) -> None:
                 raise InvalidInput(f"metrics.{metric.name}.variants", "no data and no raw data")
             continue
         # Converted once, when the analyzer prepares the arms (twinloop.stats.arms).
-        _check_variant_data(f"metrics.{metric.name}.variants", metric.variants, names)
+        _check_variant_data(f"metrics.{metric.name}.variants", metric.variants, names, metric.kind)
     if not result.metrics and not has_raw:
         raise InvalidInput("metrics", "no metrics and no raw data: nothing to analyse")
     for index, row in enumerate(result.segments):
@@ -285,7 +286,7 @@ def check_result(result: AbTestResult, *, raw_given: bool = False) -> None:
         if row_metric is None:
             raise InvalidInput(f"segments[{index}].metric", f"unknown metric {row.metric!r}")
         path = f"segments[{index}].variants"
-        _check_variant_data(path, row.variants, names)
+        _check_variant_data(path, row.variants, names, row_metric.kind)
         for variant, value in row.variants.items():
             to_stats(value, row_metric.metric_type, f"{path}.{variant}")
     for name in result.models:
@@ -293,9 +294,17 @@ def check_result(result: AbTestResult, *, raw_given: bool = False) -> None:
             raise InvalidInput(f"models.{name}", f"not a variant; variants are {names}")
 
 
-def _check_variant_data(path: str, data: Mapping[str, Any], names: Sequence[str]) -> None:
+def _check_variant_data(
+    path: str, data: Mapping[str, Any], names: Sequence[str], kind: str | None = None
+) -> None:
+    """Variants as the experiment's; a rate's point value (``RATE_KINDS``) within [0, 1]."""
     if names and set(data) != set(names):
         raise InvalidInput(path, f"has variants {sorted(data)}, the experiment has {sorted(names)}")
     for variant, value in data.items():
         if getattr(value, "form", None) == "raw" and not value.values:
             raise InvalidInput(f"{path}.{variant}.values", "is empty: no units")
+        if kind in RATE_KINDS and isinstance(value, PointData) and not 0 <= value.value <= 1:
+            raise InvalidInput(
+                f"{path}.{variant}",
+                f"{value.value:g} is not a rate: {kind} must be between 0 and 1",
+            )

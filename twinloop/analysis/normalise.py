@@ -40,6 +40,7 @@ _SYNONYMS = {
 }
 # How a renamed field was spelled: (canonical dotted path of its object, field name) → as sent.
 Spellings = dict[tuple[str, str], str]
+WHOLE_PATH = "\0path"  # a Spellings key (WHOLE_PATH, canonical path) → the path as sent
 
 
 def _snake(body: Mapping[str, Any], level: str, where: str, spellings: Spellings) -> dict[str, Any]:
@@ -113,7 +114,12 @@ def normalise(data: Mapping[str, Any]) -> tuple[dict[str, Any], Spellings]:
 
 def respell(path: str, spellings: Spellings) -> str:
     """A canonical dotted path (``business.traffic_per_day``) as the user spelled its fields
-    (``businessParameters.trafficPerDay``)."""
+    (``businessParameters.trafficPerDay``); a seed point value's path
+    (``metrics.accuracy.variants.model-v2.value``) is the key it was sent under
+    (``metrics.accuracy.winner``)."""
+    for (kind, whole), sent_path in spellings.items():
+        if kind == WHOLE_PATH and (path == whole or path.startswith(whole + ".")):
+            return sent_path + path[len(whole) :].removeprefix(".value")
     canonical: list[str] = []
     sent: list[str] = []
     for part in path.split("."):
@@ -145,6 +151,8 @@ def _metric(
             winner: {"form": "point", "value": metric.pop("winner")},
             loser: loser_point,
         }
+        for side, variant in (("winner", winner), ("loser", loser)):  # paths as sent
+            spellings[(WHOLE_PATH, f"{where}.variants.{variant}")] = f"{where}.{side}"
     return _with_forms(metric, where, spellings)
 
 
