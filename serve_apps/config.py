@@ -11,19 +11,20 @@ folder that does not survive a restart.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from serve_apps.limits import Limits
 from twinloop.config import Settings, load_settings
+from twinloop.contract import FrozenModel, invalid_input
 from twinloop.errors import ConfigError
 
+M = TypeVar("M", bound=BaseModel)
 
-class AppArgs(BaseModel):
+
+class AppArgs(FrozenModel):
     """``applications[].args`` in the Serve config."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     settings: dict[str, Any] = Field(
         default_factory=dict, description="Settings fields (snake_case) over the environment."
@@ -32,11 +33,9 @@ class AppArgs(BaseModel):
     sandbox: dict[str, Any] = Field(default_factory=dict, description="SandboxPool fields.")
 
 
-class SandboxPool(BaseModel):
+class SandboxPool(FrozenModel):
     """The one actor pool every background run fans its replicates out over, and the queue
     in front of it (``serve_apps.run_queue``)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     cpus_per_worker: float = Field(default=1.0, gt=0.0, description="num_cpus of each actor.")
     max_workers: int = Field(default=8, ge=1, description="Actors in the pool, at most.")
@@ -63,11 +62,7 @@ class AppConfig(BaseModel):
 
 def app_config(args: dict[str, Any] | AppArgs | None = None) -> AppConfig:
     """Validate the builder's args; ConfigError names the bad key."""
-    try:
-        parsed = args if isinstance(args, AppArgs) else AppArgs.model_validate(args or {})
-    except ValidationError as exc:
-        loc = ".".join(str(p) for p in exc.errors()[0]["loc"])
-        raise ConfigError(f"args.{loc}: {exc.errors()[0]['msg']}") from exc
+    parsed = args if isinstance(args, AppArgs) else _validated(AppArgs, args or {}, "args")
     unknown = sorted(set(parsed.settings) - set(Settings.model_fields))
     if unknown:
         raise ConfigError(f"args.settings: unknown setting(s) {unknown}")
@@ -77,14 +72,15 @@ def app_config(args: dict[str, Any] | AppArgs | None = None) -> AppConfig:
         data_dir = (Path.home() / data_dir).resolve()
     settings = settings.model_copy(update={"data_dir": data_dir})
     limits_in = {"max_replicates": settings.max_replicates, **parsed.limits}
-    try:
-        limits = Limits.model_validate(limits_in)
-    except ValidationError as exc:
-        loc = ".".join(str(p) for p in exc.errors()[0]["loc"])
-        raise ConfigError(f"args.limits.{loc}: {exc.errors()[0]['msg']}") from exc
-    try:
-        sandbox = SandboxPool.model_validate(parsed.sandbox)
-    except ValidationError as exc:
-        loc = ".".join(str(p) for p in exc.errors()[0]["loc"])
-        raise ConfigError(f"args.sandbox.{loc}: {exc.errors()[0]['msg']}") from exc
+    limits = _validated(Limits, limits_in, "args.limits")
+    sandbox = _validated(SandboxPool, parsed.sandbox, "args.sandbox")
     return AppConfig(settings=settings, limits=limits, sandbox=sandbox)
+
+
+def _validated(model: type[M], data: Any, where: str) -> M:
+    """``data`` as ``model``; a ConfigError names the bad key by its path under ``where``."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        error = invalid_input(exc, data, field=where)
+        raise ConfigError(f"{error.field}: {error.message}") from exc

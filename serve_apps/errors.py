@@ -17,9 +17,9 @@ import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
-from twinloop.contract import NO_INPUT, field_path, input_path
+from twinloop.contract import NO_INPUT, FrozenModel, field_path, input_path
 from twinloop.errors import ConfigError, InvalidInput, TwinloopError
 
 log = logging.getLogger("twinloop.serve")
@@ -77,10 +77,8 @@ class DeadlineExceeded(TwinloopError):
         )
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(FrozenModel):
     """The JSON body of every 4xx/5xx answer; ``field`` is a dotted path into the request."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     code: ErrorCode
     field: str | None = None

@@ -12,17 +12,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from twinloop.contract import FrozenModel
 from twinloop.errors import LimitExceeded
 
 TIMEOUT_HEADER = "x-request-timeout-seconds"
 
 
-class Limits(BaseModel):
+class Limits(FrozenModel):
     """The largest request the API accepts; units in each description."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, description="Request body.")
     max_rows: int = Field(default=200_000, ge=1, description="Rows of a table sent or generated.")

@@ -23,9 +23,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from serve_apps.errors import http_error
+from twinloop.contract import SECONDS_PER_WEEK, FrozenModel
 from twinloop.errors import NotFound, TwinloopError, VersionConflict
 from twinloop.store import Store
 
@@ -34,7 +35,7 @@ log = logging.getLogger("twinloop.serve")
 RUN_KIND = "run"
 LEASE_S = 30.0  # a running record whose lease is older than this is presumed orphaned
 MAX_ATTEMPTS = 3
-RESULT_TTL_S = 7 * 24 * 3600.0  # finished runs are kept a week
+RESULT_TTL_S = SECONDS_PER_WEEK  # finished runs are kept a week
 RunStatus = Literal["queued", "running", "succeeded", "failed"]
 ACTIVE: tuple[RunStatus, ...] = ("queued", "running")
 
@@ -46,20 +47,16 @@ class Deferred:
     reason: str
 
 
-class RunError(BaseModel):
+class RunError(FrozenModel):
     """Why a run failed: the same fields as an HTTP error body."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     code: str
     field: str | None = None
     message: str
 
 
-class RunRecord(BaseModel):
+class RunRecord(FrozenModel):
     """One background run: what was asked, where it is, and what came out."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: str
     operation: str = Field(description="Capability operation, e.g. 'what_if', 'calibrate'.")

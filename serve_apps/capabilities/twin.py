@@ -38,7 +38,7 @@ from serve_apps.schemas.sandbox import (
     SimWhatIfRequest,
     run_customer_days,
 )
-from twinloop.contract import field_path
+from twinloop.contract import field_path, invalid_input
 from twinloop.errors import InvalidInput, NotFound
 from twinloop.replication.calibration.calibrate import CALIBRATIONS, ENVIRONMENTS
 from twinloop.replication.replicates import Evaluate, executor_evaluate, serial_evaluate
@@ -51,7 +51,7 @@ from twinloop.sandbox.montecarlo import run_test
 from twinloop.sandbox.results import AbTestResult, GridResult, HeadToHeadResult, SandboxTestResult
 from twinloop.sandbox.specs import parse_sandbox_spec
 from twinloop.sim.domains import DOMAINS, environment, preset
-from twinloop.sim.environment import BusinessEnvironment, to_invalid_input
+from twinloop.sim.environment import BusinessEnvironment
 from twinloop.sim.kpis import SimulationResult
 from twinloop.sim.spec import SimulationSpec
 from twinloop.store import StoredDocument
@@ -236,7 +236,7 @@ class TwinService(CapabilityService):
             try:
                 env = environment(request.preset, **request.changes)
             except ValidationError as exc:
-                raise to_invalid_input(exc, "changes") from exc
+                raise invalid_input(exc, request.changes, field="changes") from exc
         else:
             assert request.environment is not None  # guaranteed by the model's validator
             env = request.environment

@@ -29,8 +29,8 @@ from serve_apps.json_route import JsonRoute
 from serve_apps.operations import Operation
 from serve_apps.runs import Deferred
 from serve_apps.schemas.base import EdgeModel, RunAccepted
+from twinloop.contract import ID_FIELD_PATTERN
 
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 Endpoint = Callable[..., Awaitable[Response]]
 
 
@@ -79,7 +79,7 @@ def caller(edge: EdgeDep, request: Request) -> Caller:
 
 
 Call = Annotated[Caller, Depends(caller)]
-IdPath = Annotated[str, Path(pattern=ID_PATTERN)]
+IdPath = Annotated[str, Path(pattern=ID_FIELD_PATTERN)]
 
 
 def json_response(

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from serve_apps.schemas.base import EdgeModel
 from serve_apps.tables import JsonTable
 from twinloop.analysis.inputs import AbTestResult
 from twinloop.analysis.patterns import Pattern
+from twinloop.contract import FrozenModel
 from twinloop.errors import InvalidInput
 
 # --- failure analyzer -------------------------------------------------------------------------
@@ -83,10 +84,8 @@ def _test_result(body: Mapping[str, Any], given: Mapping[str, Any]) -> AnalyzerA
         raise InvalidInput(f"testResult.{exc.field}", exc.message) from None
 
 
-class PatternList(BaseModel):
+class PatternList(FrozenModel):
     """``GET /patterns``: named failure patterns, most frequent first."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     patterns: list[Pattern]
     analyses: int = Field(description="Analyses kept in the Store.")

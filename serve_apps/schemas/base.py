@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from serve_apps.limits import Limits
+from twinloop.contract import FrozenModel
 
 # A request body's config: frozen, unknown fields refused, camelCase or snake_case top-level keys.
 EDGE_CONFIG = ConfigDict(
@@ -39,10 +40,8 @@ class EdgeModel(BaseModel):
 # --- runs and health --------------------------------------------------------------------------
 
 
-class RunAccepted(BaseModel):
+class RunAccepted(FrozenModel):
     """The 202 answer: where to poll."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: str
     operation: str
@@ -51,10 +50,8 @@ class RunAccepted(BaseModel):
     reason: str = Field(default="", description="Why it runs in the background.")
 
 
-class Health(BaseModel):
+class Health(FrozenModel):
     """``GET /healthz``: the ingress answers; ``deep`` also asks every capability deployment."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     status: Literal["ok", "degraded"]
     version: str

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from serve_apps.limits import Limits
 from serve_apps.schemas.base import EdgeModel
@@ -12,7 +12,7 @@ from twinloop.canary.assignment import CanaryConfig
 from twinloop.canary.decision import Verdict
 from twinloop.canary.manager import CanaryDecision, CanaryRecord
 from twinloop.canary.outcomes import MAX_EVENTS, OutcomeEvent
-from twinloop.contract import ID_FIELD_PATTERN
+from twinloop.contract import ID_FIELD_PATTERN, FrozenModel
 from twinloop.errors import LimitExceeded
 
 MAX_ROWS_PER_PREDICTION = 1_000
@@ -25,10 +25,8 @@ class PredictRequest(EdgeModel):
     rows: list[list[float]] = Field(min_length=1, max_length=MAX_ROWS_PER_PREDICTION)
 
 
-class PredictResult(BaseModel):
+class PredictResult(FrozenModel):
     """Scores and which version answered."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     unit_id: str
     version: str
@@ -82,10 +80,8 @@ class OutcomeBatch(EdgeModel):
             raise LimitExceeded("events", len(self.events), MAX_EVENTS)
 
 
-class CanaryView(BaseModel):
+class CanaryView(FrozenModel):
     """``GET /models/{family}/canary``: the live state, units per version, intervals, decision."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     family: str
     status: str

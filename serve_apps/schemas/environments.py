@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from serve_apps.limits import Limits, check_limit
 from serve_apps.schemas.base import EdgeModel
+from twinloop.contract import ID_FIELD_PATTERN, FrozenModel
 from twinloop.errors import InvalidInput
 from twinloop.sim.domains import DOMAINS
 from twinloop.sim.environment import BusinessEnvironment
@@ -25,7 +26,7 @@ class EnvironmentCreate(EdgeModel):
 
     id: str | None = Field(
         default=None,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
+        pattern=ID_FIELD_PATTERN,
         description="Default: generated. Preset names (sales, …) are reserved.",
     )
     environment: BusinessEnvironment | None = None
@@ -54,10 +55,8 @@ class EnvironmentCreate(EdgeModel):
 EnvironmentSource = Literal["preset", "stored", "calibrated"]
 
 
-class EnvironmentSummary(BaseModel):
+class EnvironmentSummary(FrozenModel):
     """One environment in the catalogue."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: str
     source: EnvironmentSource
@@ -76,9 +75,7 @@ class EnvironmentDetail(EnvironmentSummary):
     environment: BusinessEnvironment
 
 
-class EnvironmentList(BaseModel):
+class EnvironmentList(FrozenModel):
     """Presets first, then stored environments, newest first."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     environments: list[EnvironmentSummary]

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from serve_apps.limits import Limits, check_limit
 from serve_apps.schemas.base import EDGE_CONFIG, EdgeModel
 from serve_apps.tables import JsonTable
+from twinloop.contract import FrozenModel
 from twinloop.replication.anomaly.models import Anomaly, AnomalyPattern, AnomalySettings
 from twinloop.replication.calibration.models import CalibrationResult, CalibrationSettings
 from twinloop.replication.correlation import CorrelationSettings
@@ -111,10 +112,8 @@ class AnomaliesRequest(EdgeModel):
         check_limit("patterns", len(self.patterns), limits.max_list)
 
 
-class AnomaliesResponse(BaseModel):
+class AnomaliesResponse(FrozenModel):
     """The anomalies of the series, the patterns matched against, and any pattern learned."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     value_column: str
     n_points: int
@@ -136,10 +135,8 @@ class CalibrateRequest(EdgeModel):
     )
 
 
-class CalibrateResponse(BaseModel):
+class CalibrateResponse(FrozenModel):
     """The calibration, and the environment id it was stored under (when saved)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     environment_id: str | None
     result: CalibrationResult
@@ -163,10 +160,8 @@ class SyntheticRequest(EdgeModel):
         check_limit("edge_cases", len(self.edge_cases), limits.max_list)
 
 
-class SyntheticResponse(BaseModel):
+class SyntheticResponse(FrozenModel):
     """The generated rows as columns, and what was generated (seed, measurements)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     result: SyntheticResult
     columns: dict[str, list[Any]]

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from serve_apps.limits import Limits, check_limit
 from serve_apps.schemas.base import EDGE_CONFIG, EdgeModel
 from serve_apps.schemas.sandbox import check_predictors
 from twinloop.championship.spec import ChampionshipSpec
-from twinloop.contract import invalid_input
+from twinloop.contract import FrozenModel, invalid_input
 from twinloop.registry.models import (
     FAMILY_PATTERN,
     VERSION_PATTERN,
@@ -54,10 +54,8 @@ class FamilyCreate(EdgeModel):
             raise invalid_input(exc, data) from exc
 
 
-class FamilyDetail(BaseModel):
+class FamilyDetail(FrozenModel):
     """``GET /models/{family}``: the family, where its aliases point, how many versions."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     family: ModelFamily
     aliases: dict[str, str | None]
@@ -76,10 +74,8 @@ class VersionCreate(EdgeModel):
         check_predictors(self.model, limits.allowed_predictor_modules, "model")
 
 
-class VersionList(BaseModel):
+class VersionList(FrozenModel):
     """``GET /models/{family}/versions``: every version, oldest first."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     family: str
     versions: list[ModelVersion]

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from serve_apps.limits import Limits, check_limit
 from serve_apps.schemas.base import EDGE_CONFIG, EdgeModel
+from twinloop.contract import ID_FIELD_PATTERN
 from twinloop.errors import InvalidInput
 from twinloop.replication.whatif.simulated import (
     SimWhatIfSettings,
@@ -41,7 +42,7 @@ class _NamedEnvironment(BaseModel):
 
     environment_id: str | None = Field(
         default=None,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
+        pattern=ID_FIELD_PATTERN,
         description="A preset name or a stored environment's id (GET /environments).",
     )
 

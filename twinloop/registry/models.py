@@ -16,7 +16,7 @@ from typing import Any, Final, Literal
 
 from pydantic import Field, field_validator
 
-from twinloop.contract import FrozenModel
+from twinloop.contract import ID_FIELD_PATTERN, FrozenModel
 from twinloop.sandbox.indicators import REPLICATE_KPIS
 from twinloop.sim.models import ModelSpec
 
@@ -69,7 +69,7 @@ class ModelFamily(FrozenModel):
     )
     environment: str = Field(
         default="sales",
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
+        pattern=ID_FIELD_PATTERN,
         description="Environment id the family is judged in: a preset or a stored environment.",
     )
     trainer: str | None = Field(

@@ -225,11 +225,6 @@ class BusinessEnvironment(FrozenModel):
         )
 
 
-def to_invalid_input(exc: ValidationError, prefix: str = "") -> InvalidInput:
-    """Deprecated: serve_apps still imports it; use :func:`twinloop.contract.invalid_input`."""
-    return invalid_input(exc, field=prefix)
-
-
 def parse_environment(data: object) -> BusinessEnvironment:
     """Validate a dict (e.g. parsed JSON) into a BusinessEnvironment or raise InvalidInput."""
     try:
