@@ -1,6 +1,6 @@
 """Championship: time to a decision for 8 candidates, and what common random numbers save.
 
-    RAY_AUTH_MODE=disabled .venv/bin/python -m bench.championship [--quick]
+    .venv/bin/python -m bench.championship [--quick]
 
 1. Time to decision: a registry family with a champion and 8 candidates (two truly better, two
    worse, one better on average but worse on enterprise, three that tie the champion), round

@@ -122,6 +122,11 @@ def test_family_versions_aliases_and_a_championship(api: Api) -> None:
     assert decision["verdict"] == "promote" and decision["promotion"]["moved"]
     family = api.client.get("/models/scoring").json()
     assert family["aliases"]["challenger"] == "v2" and family["versions"] == 2
+    sha = v2.json()["model"]["sha256"]
+    compare = {"customers": 300, "days": 3, "replicates": 2, "baseline": {"name": "a"},
+               "challenger": {"type": "onnx", "name": "b", "sha256": sha}}  # fmt: skip
+    answer = api.client.post("/sandbox/compare", json=compare)
+    assert answer.status_code == 200 and answer.json()["challenger"] == "b", answer.text
 
 
 def test_alias_conflict_is_409_and_rollback_is_one_call(api: Api) -> None:
