@@ -34,7 +34,7 @@ from twinloop.sandbox.indicators import (
 from twinloop.sim.domains import DOMAINS
 from twinloop.sim.domains import environment as preset_environment
 from twinloop.sim.environment import BusinessEnvironment, Shock, to_invalid_input
-from twinloop.sim.models import ModelProfile, ModelSpec
+from twinloop.sim.models import MODEL_TYPES, ModelProfile, ModelSpec
 from twinloop.sim.spec import AllocationPolicy
 
 Kind = Literal["test", "compare", "grid", "ab_test"]
@@ -292,7 +292,7 @@ def invalid_input(exc: ValidationError, prefix: str = "") -> InvalidInput:
     if first["type"] == "union_tag_invalid":
         tag = first.get("ctx", {}).get("tag")
         return InvalidInput(
-            error.field, f"unknown model type {tag!r}; choose 'profile' or 'predictor'"
+            error.field, f"unknown model type {tag!r}; choose one of {list(MODEL_TYPES)}"
         )
     if isinstance(value, int | float | str | bool) and first["type"] != "value_error":
         return InvalidInput(error.field, f"{error.message}, got {value!r}")

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from twinloop.sim.groundtruth import intent_probability, predictor_features, truth_tables
 from twinloop.sim.kpis import KpiRecorder, SimulationResult, SimulationSummary, StepKpis
-from twinloop.sim.models import ModelProfile, Predictor, PredictorModel, load_predictor
+from twinloop.sim.models import ModelProfile, Predictor, ScoredModel, load_predictor
 from twinloop.sim.pacing import Pacer
 from twinloop.sim.population import Population
 from twinloop.sim.scenario import conditions_at
@@ -78,8 +78,13 @@ class Simulation:
         self.dt = 1.0 / spec.steps_per_day
         if predictors is None:
             predictors = [
-                load_predictor(m) if isinstance(m, PredictorModel) else None for m in spec.models
+                load_predictor(m) if isinstance(m, ScoredModel) else None for m in spec.models
             ]
+        width = env.n_features + len(env.segments)
+        for model, predictor in zip(spec.models, predictors, strict=True):
+            check = getattr(predictor, "check_features", None)
+            if check is not None:
+                check(width, f"models.{model.name}")
         self.predictors = predictors
         self._needs_features = any(p is not None for p in predictors)
         self._build_tables()
