@@ -96,7 +96,8 @@ def _column(table: pa.Table, name: str) -> NDArray[np.float64]:
     if name not in table.column_names:
         raise InvalidInput(f"data.{name}", f"missing column; have {table.column_names}")
     try:
-        values = table.column(name).to_numpy(zero_copy_only=False).astype(np.float64)
+        raw = table.column(name).to_numpy(zero_copy_only=False)
+        values: NDArray[np.float64] = np.asarray(raw, dtype=np.float64)
     except (ValueError, TypeError, pa.ArrowException) as exc:
         raise InvalidInput(f"data.{name}", f"must be numeric: {exc}") from exc
     bad = np.flatnonzero(~np.isfinite(values))
