@@ -17,7 +17,7 @@ import base64
 import os
 import tempfile
 from pathlib import Path
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from twinloop.errors import CorruptDocument, InvalidInput, LimitExceeded, NotFound
 from twinloop.registry.frozen import Frozen
@@ -51,13 +51,17 @@ class ArtifactStore:
     def path(self, sha256: str) -> Path:
         return self.data_dir / "artifacts" / sha256[:2] / f"{sha256}.onnx"
 
-    def put(self, content: bytes, *, field: str = "artifact") -> ArtifactRef:
-        """Check that ``content`` is a loadable ONNX model within the limit, and keep it once."""
+    def check(self, content: bytes, *, field: str = "artifact") -> dict[str, Any]:
+        """Size limit, then a trial load: LimitExceeded / InvalidInput naming ``field``."""
         if not isinstance(content, bytes | bytearray):
             raise InvalidInput(field, f"must be bytes, got {type(content).__name__}")
         if len(content) > self.max_bytes:
             raise LimitExceeded(field, len(content), self.max_bytes)
-        info = describe(bytes(content), field=field)  # InvalidInput when it is not ONNX
+        return describe(bytes(content), field=field)  # InvalidInput when it is not ONNX
+
+    def put(self, content: bytes, *, field: str = "artifact") -> ArtifactRef:
+        """Check that ``content`` is a loadable ONNX model within the limit, and keep it once."""
+        info = self.check(content, field=field)
         sha = str(info["sha256"])
         existing = self.store.find(KIND, sha)
         if existing is not None:
