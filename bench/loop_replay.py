@@ -62,8 +62,8 @@ class Budget:
     max_batches: int = 4
     confirm: int = 16
     replay: int = 24
-    ab_customers: int = 6_000
-    ab_days: float = 14.0
+    ab_customers: int = 30_000
+    ab_days: float = 21.0
 
 
 QUICK = Budget(samples=4, customers=1_500, days=8.0, max_batches=2, confirm=12, replay=16)

@@ -17,4 +17,5 @@ COMMANDS: list[str] = [
     "analyze",
     "serve",
     "sandbox",
+    "retrain",
 ]
