@@ -144,3 +144,16 @@ def test_fitted_decision_layer_recovers_a_hidden_truth() -> None:
     (w_true, b_true), (w_fit, b_fit) = truth_tables(hidden), truth_tables(fit.environment)
     assert abs(w_fit - w_true).max() < 0.25 and abs(b_fit - b_true).max() < 0.25
     assert fit.l2 in (0.01, 0.1, 1.0, 10.0) and fit.rows == 6_000
+
+
+def test_job_spec_errors_name_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`python -m cluster.jobs.retrain`: an unknown or missing key is one line, exit 2."""
+    from cluster.jobs.retrain import main as job
+
+    spec = tmp_path / "retrain.json"
+    spec.write_text('{"family": "lead-scoring", "analysis": "a1", "sample": 3}')
+    assert job(["--spec", str(spec)]) == 2
+    assert capsys.readouterr().err.startswith("retrain job: error: sample: unknown key")
+    spec.write_text('{"analysis": "a1"}')
+    assert job(["--spec", str(spec)]) == 2
+    assert "family: required" in capsys.readouterr().err

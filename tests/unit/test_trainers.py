@@ -131,3 +131,17 @@ def test_parquet_round_trip_and_validation(tmp_path: Path, data: TrainingData) -
         pq.write_table(table.drop(["x3"]), path) or read_parquet(path, env)
     with pytest.raises(InvalidInput, match=r"^data.path: cannot read"):
         read_parquet(tmp_path / "missing.parquet", env)
+
+
+def test_docs_user_trainer_plugs_in_with_a_threshold(
+    data: TrainingData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/examples/retrain/my_trainer.py (two ONNX outputs) takes the recipe's threshold."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "docs/examples/retrain"))
+    recipe = Recipe(params={"trees": 10})
+    base = train_model("my_trainer:train", recipe, data, 0)
+    shifted = train_model("my_trainer:train", recipe.model_copy(update={"threshold": 0.6}), data, 0)
+    assert isinstance(base, OnnxModel) and isinstance(shifted, OnnxModel)
+    p, q = (load_predictor(m).predict(data.features) for m in (base, shifted))
+    clear = np.abs(p - 0.6) > 1e-4
+    assert np.array_equal((q >= 0.5)[clear], (p >= 0.6)[clear])

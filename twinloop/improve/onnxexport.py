@@ -63,26 +63,56 @@ def _set_output(graph: Any, name: str) -> None:
     graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, [None]))
 
 
+def _score_tensor(graph: Any, prefix: str) -> str:
+    """Name of a 1-D P(class 1) tensor: the last float output, column 1 of a [N, 2] matrix.
+
+    The same choice as the twin's ``OnnxPredictor`` makes, so the shifted score is the score.
+    """
+    from onnx import TensorProto, helper
+
+    for out in reversed(graph.output):
+        tensor = out.type.tensor_type
+        if not out.type.HasField("tensor_type") or tensor.elem_type != TensorProto.FLOAT:
+            continue
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
+        if len(dims) == 1:
+            return str(out.name)
+        if len(dims) != 2:
+            continue
+        column = 1 if dims[1] is None or dims[1] >= 2 else 0
+        for name, value in ((f"{prefix}_lo", [column]), (f"{prefix}_hi", [column + 1])):
+            _const(graph, name, value)
+        _const(graph, f"{prefix}_axis", [1])
+        graph.node.extend(
+            [
+                helper.make_node(
+                    "Slice",
+                    [out.name, f"{prefix}_lo", f"{prefix}_hi", f"{prefix}_axis"],
+                    [f"{prefix}_col"],
+                ),
+                helper.make_node("Squeeze", [f"{prefix}_col", f"{prefix}_axis"], [f"{prefix}_p"]),
+            ]
+        )
+        return f"{prefix}_p"
+    raise InvalidInput(
+        "trainer.output",
+        "the ONNX model has no float probability output (export with zipmap disabled)",
+    )
+
+
 def _append_score(model: Any) -> Any:
-    """Keep P(class 1) of the probabilities output as a 1-D ``score``."""
+    """Keep P(class 1) of the probabilities output as the one 1-D output ``score``."""
     from onnx import helper
 
     graph = model.graph
-    probs = graph.output[1].name
-    for name, value in (("tl_one", [1]), ("tl_two", [2]), ("tl_axis", [1])):
-        _const(graph, name, value)
-    graph.node.extend(
-        [
-            helper.make_node("Slice", [probs, "tl_one", "tl_two", "tl_axis"], ["tl_p1"]),
-            helper.make_node("Squeeze", ["tl_p1", "tl_axis"], [OUTPUT]),
-        ]
-    )
+    score = _score_tensor(graph, "tl")
+    graph.node.append(helper.make_node("Identity", [score], [OUTPUT]))
     _set_output(graph, OUTPUT)
     return model
 
 
 def shift_threshold(artifact: bytes, threshold: float) -> bytes:
-    """A single-output ONNX scorer whose ``score >= 0.5`` means ``original >= threshold``.
+    """An ONNX scorer with one output whose ``score >= 0.5`` means ``P(class 1) >= threshold``.
 
     ``score = sigmoid(logit(p) − logit(t))``: monotone and in (0, 1), so ranking is unchanged.
     """
@@ -96,11 +126,7 @@ def shift_threshold(artifact: bytes, threshold: float) -> bytes:
     except Exception as exc:  # onnx raises DecodeError and others; all mean "not ONNX"
         raise InvalidInput("trainer.output", f"not a readable ONNX model: {exc}") from exc
     graph = model.graph
-    if len(graph.output) != 1:
-        raise InvalidInput(
-            "recipe.threshold", "a threshold needs an ONNX model with one score output"
-        )
-    score, eps = graph.output[0].name, 1e-7
+    score, eps = _score_tensor(graph, "th_in"), 1e-7
     for name, value in (
         ("th_eps", eps),
         ("th_max", 1.0 - eps),
