@@ -5,8 +5,9 @@
 For each seeded scenario (``bench/loop_scenarios.py``) the loop gets only what a user has: the
 A/B test's per-unit rows (champion against the model before it) and a labelled sample of
 production decisions. It analyses the A/B rows (Failure Analyzer → localized segments → search
-space), fits the twin's decision layer from the sample (``twinloop.improve.intentfit``), runs the
-retraining search *in that fitted twin* and confirms the best recipe on fresh seeds. Then an
+space), fits the twin's decision layer from one half of the sample
+(``twinloop.improve.intentfit``), runs the retraining search *in that fitted twin* with
+candidates trained on the other half, and confirms the best recipe on fresh seeds. Then an
 independent head-to-head replay in the hidden production (its own seeds) says whether the
 chosen model truly beats the champion: a true win is P(better) >= 0.95 there.
 
@@ -32,6 +33,7 @@ import numpy as np
 
 from bench.loop_scenarios import Flaw, make_scenario, scenarios
 from twinloop.analysis.analyzer import analyze_failure
+from twinloop.improve.data import split
 from twinloop.improve.intentfit import fit_intent
 from twinloop.improve.reference import LOGISTIC
 from twinloop.improve.search import (
@@ -104,7 +106,10 @@ def run_scenario(index: int, flaw: Flaw, seed: int, budget: Budget) -> dict[str,
     scenario = make_scenario(index, flaw, seed)
     start = time.perf_counter()
     segments = localize(scenario, budget)
-    fit = fit_intent(environment("sales"), scenario.sample, seed=scenario.seed)
+    # Half the labelled rows fit the twin's decision layer, the other half train candidates:
+    # a twin fitted on the training rows shares their noise and favours the candidates.
+    fit_rows, train_rows = split(scenario.sample, 0.5, scenario.seed)
+    fit = fit_intent(environment("sales"), fit_rows, seed=scenario.seed)
     spec = RetrainSpec(
         environment=fit.environment,
         champion=scenario.champion,
@@ -118,7 +123,7 @@ def run_scenario(index: int, flaw: Flaw, seed: int, budget: Budget) -> dict[str,
         confirm_replicates=budget.confirm,
         seed=scenario.seed % 2**62,
     )
-    result = run_search(spec, data=scenario.sample)
+    result = run_search(spec, data=train_rows)
     seconds = time.perf_counter() - start
     row: dict[str, Any] = {
         "index": index,
@@ -135,7 +140,7 @@ def run_scenario(index: int, flaw: Flaw, seed: int, budget: Budget) -> dict[str,
     best = result.best
     if best is None or best.score is None:
         return row
-    model = train_recipe(spec, best.recipe, scenario.sample)
+    model = train_recipe(spec, best.recipe, train_rows)
     confirm_seed = batch_seed(spec.seed, 0, CONFIRM_STREAM)
     twin = (
         result.confirmation.score

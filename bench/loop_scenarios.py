@@ -8,7 +8,7 @@ production data by a process with a planted flaw:
 - ``segment``: the champion's training set left out one segment (it is wrong there);
 - ``threshold``: trained well but deciding at a mis-set threshold (0.3/0.35/0.65/0.7);
 - ``mixed``: both;
-- ``null``: trained well on the 5× more rows than the loop gets, at 0.5 — no retrain on the
+- ``null``: trained well on ~7× the rows the loop trains on, at 0.5 — no retrain on the
   smaller labelled sample can truly beat it.
 
 The loop then sees only what a user has: an A/B test's per-unit rows (the champion against the
@@ -32,7 +32,7 @@ from twinloop.sim.models import ModelSpec
 
 Flaw = Literal["segment", "threshold", "mixed", "null"]
 MIX: tuple[Flaw, ...] = ("segment",) * 8 + ("threshold",) * 6 + ("mixed",) * 4 + ("null",) * 6
-SAMPLE_ROWS = 4_000  # the labelled sample the loop gets
+SAMPLE_ROWS = 6_000  # the labelled sample the loop gets (half fits the twin, half trains)
 CHAMPION_ROWS = 20_000  # rows the champion's (flawed) training process had
 PREVIOUS_ROWS = 3_000  # rows the model before it was trained on
 

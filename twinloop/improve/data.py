@@ -66,6 +66,27 @@ class TrainingData:
         )
 
 
+def split(data: TrainingData, fraction: float, seed: int) -> tuple[TrainingData, TrainingData]:
+    """Two disjoint parts (seeded, stratified by segment): ``fraction`` of the rows, the rest.
+
+    The rows that fit the twin's decision layer must not be the rows a candidate trains on:
+    a twin fitted on the training sample shares its noise, agrees with the candidate's
+    mistakes and so favours it over the champion (measured in bench/loop_replay.py).
+    """
+    if not 0.0 < fraction < 1.0:
+        raise InvalidInput("fraction", f"must be in (0, 1), got {fraction}")
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(41,)))
+    first = np.zeros(data.n, dtype=bool)
+    for s in range(len(data.segment_names)):
+        rows = np.flatnonzero(data.segment == s)
+        first[rng.permutation(rows)[: round(fraction * rows.size)]] = True
+    parts = []
+    for mask in (first, ~first):
+        part = data.take(np.flatnonzero(mask))
+        parts.append(replace(part, fingerprint=fingerprint(part.features, part.label)))
+    return parts[0], parts[1]
+
+
 def fingerprint(features: NDArray[np.float64], label: NDArray[np.int64]) -> str:
     """A short content hash of the rows: the lineage's training-data fingerprint."""
     import hashlib
