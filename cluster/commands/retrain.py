@@ -115,7 +115,7 @@ def render(run: RetrainRun) -> str:
         gain = f"{t.score.gain:+12.4g}" if t.score else f"{'-':>12}"
         prob = f"{t.score.prob_better:9.3f}" if t.score else f"{'-':>9}"
         note = t.error or ("stopped early" if t.stopped_early else "")
-        lines.append(f"{t.recipe.name:8} {t.batches:7d} {gain} {prob}  {note}")
+        lines.append(f"{t.recipe.name:8} {t.batches:7d} {gain} {prob}  {note}".rstrip())
     lines.append(
         f"replicates: {res.replicates_run} run, {res.replicates_saved} saved by early stopping "
         f"(of {res.replicates_full})"
