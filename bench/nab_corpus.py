@@ -8,7 +8,7 @@ timestamp strings, both ends inclusive.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,11 +110,3 @@ def score_corpus(
             for f, a in zip(files, arrays, strict=True)
         }
     return NabCorpusResult(thresholds=thresholds, per_file=per_file)
-
-
-def run_detector(
-    files: Sequence[NabFile],
-    detect: Callable[[Series], npt.ArrayLike],
-) -> list[npt.NDArray[np.float64]]:
-    """Each file's score stream from ``detect`` (one call per series, in corpus order)."""
-    return [np.asarray(detect(f.series), dtype=np.float64) for f in files]

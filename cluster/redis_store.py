@@ -27,16 +27,8 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from twinloop.errors import CorruptDocument, InvalidInput, StoreError, StoreUnavailable
-from twinloop.store import (
-    DEFAULT_MAX_HISTORY,
-    KEEP_TTL,
-    TTL,
-    Order,
-    Store,
-    StoredDocument,
-    conflict,
-    decode_doc,
-)
+from twinloop.store.codec import DEFAULT_MAX_HISTORY, KEEP_TTL, TTL, Order, conflict, decode_doc
+from twinloop.store.interface import Store, StoredDocument
 
 PREFIX_PATTERN: Final = re.compile(r"[A-Za-z0-9_.:-]{0,64}")
 _BATCH: Final = 200  # documents fetched per round trip while listing

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from twinloop.errors import StoreUnavailable
-from twinloop.store import Store
-from twinloop.store_sqlite import SqliteStore
+from twinloop.store import SqliteStore, Store
 
 SQLITE_FILE = "twinloop.sqlite3"
 

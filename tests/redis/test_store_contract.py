@@ -28,8 +28,7 @@ from twinloop.errors import (
     StoreUnavailable,
     VersionConflict,
 )
-from twinloop.store import Store, StoredDocument
-from twinloop.store_sqlite import SqliteStore
+from twinloop.store import SqliteStore, Store, StoredDocument
 
 REDIS_URL = os.environ.get("TWINLOOP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 WRITERS, INCREMENTS = 8, 50

@@ -16,7 +16,7 @@ from twinloop.sim.domains import environment
 from twinloop.sim.lifecycle import simulate
 from twinloop.sim.models import ModelProfile
 from twinloop.sim.spec import SimulationSpec
-from twinloop.store_sqlite import SqliteStore
+from twinloop.store import SqliteStore
 
 SEED = {
     "experimentId": "exp-123",

@@ -17,7 +17,7 @@ from twinloop.analysis.analyzer import analyze_failure
 from twinloop.analysis.inputs import infer_direction, infer_kind, parse_ab_result
 from twinloop.analysis.settings import AnalyzerSettings
 from twinloop.errors import InvalidInput
-from twinloop.store_sqlite import SqliteStore
+from twinloop.store import SqliteStore
 
 SETTINGS = AnalyzerSettings()
 GOOD: dict[str, Any] = {

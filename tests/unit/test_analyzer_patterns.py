@@ -12,8 +12,7 @@ import pytest
 from twinloop.analysis.analyzer import FailureAnalysis, analyze_failure
 from twinloop.analysis.patterns import Pattern, similarity
 from twinloop.analysis.settings import AnalyzerSettings
-from twinloop.store import Store
-from twinloop.store_sqlite import SqliteStore
+from twinloop.store import SqliteStore, Store
 
 SETTINGS = AnalyzerSettings()
 SEED: dict[str, Any] = {

@@ -34,7 +34,7 @@ from twinloop.sim.environment import BusinessEnvironment, Shock
 from twinloop.sim.lifecycle import simulate
 from twinloop.sim.models import ModelProfile
 from twinloop.sim.spec import SimulationSpec
-from twinloop.store_sqlite import SqliteStore
+from twinloop.store import SqliteStore
 
 # Hidden truth: the sales preset with these values changed; a mediocre model, so satisfaction
 # falls from 0.75 and the churn hazard's sensitivity to it shows in the history.

@@ -9,11 +9,19 @@ from typing import Any
 
 import pytest
 
-import twinloop.store as store_module
+import twinloop.store.codec as codec_module
+import twinloop.store.sqlite as sqlite_module
 from cluster.store_factory import open_store
-from twinloop.errors import InvalidInput, LimitExceeded, StoreError, StoreUnavailable
+from twinloop.errors import (
+    CorruptDocument,
+    InvalidInput,
+    LimitExceeded,
+    StoreError,
+    StoreUnavailable,
+)
 from twinloop.store import (
     KEEP_TTL,
+    SqliteStore,
     check_id,
     check_kind,
     check_ttl,
@@ -22,7 +30,6 @@ from twinloop.store import (
     encode_doc,
     matches,
 )
-from twinloop.store_sqlite import SqliteStore
 
 
 class FakeClock:
@@ -103,7 +110,7 @@ def test_encode_doc_rejects_non_json_and_oversize(monkeypatch: pytest.MonkeyPatc
     assert encode_doc({"é": [1, None]}) == '{"é":[1,null]}'
     with pytest.raises(InvalidInput, match=r"^doc: is not JSON-serialisable"):
         encode_doc({"t": {1, 2}})
-    monkeypatch.setattr(store_module, "MAX_DOC_BYTES", 10)
+    monkeypatch.setattr(codec_module, "MAX_DOC_BYTES", 10)
     with pytest.raises(LimitExceeded, match=r"^doc: 18 exceeds the limit of 10"):
         encode_doc({"text": "abcdefg"})
 
@@ -111,16 +118,16 @@ def test_encode_doc_rejects_non_json_and_oversize(monkeypatch: pytest.MonkeyPatc
 def test_decode_doc_names_kind_and_id_of_garbage() -> None:
     """Invalid UTF-8, invalid JSON and non-objects are CorruptDocument naming kind and id."""
     for raw in (b"\xff", "{", "3", None):
-        with pytest.raises(store_module.CorruptDocument, match="analysis 'e1' in here"):
+        with pytest.raises(CorruptDocument, match="analysis 'e1' in here"):
             decode_doc(raw, "analysis", "e1", "here")
 
 
 # --- SQLite specifics ---------------------------------------------------------------------------
 
 
-def test_sqlite_is_reexported_from_the_interface_module() -> None:
+def test_sqlite_is_reexported_from_the_store_package() -> None:
     """``from twinloop.store import SqliteStore`` is the same class as the backend module's."""
-    assert store_module.SqliteStore is SqliteStore
+    assert sqlite_module.SqliteStore is SqliteStore
 
 
 def test_sqlite_uses_wal_mode(db: SqliteStore) -> None:

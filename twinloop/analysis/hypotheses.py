@@ -14,16 +14,13 @@ loser as the twin knows it, the challenger the loser with the fix applied:
 * SRM → winner against loser in the twin: does the loss reproduce without the assignment bug?
 * a fading novelty effect → winner against loser over twice the days.
 
-Profiles come from ``AbTestResult.models`` when given, else from the metrics: accuracy from an
-accuracy metric (a value above 1 is read as per cent), latency p50 from a latency metric
-(p95 = 2 × p50), cost per call from the business parameters.
+The winner's and loser's twin profiles come from :mod:`twinloop.analysis.profiles`.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,6 +30,7 @@ from twinloop.analysis.chains import node_of
 from twinloop.analysis.decision import Decision
 from twinloop.analysis.impact import BusinessImpact
 from twinloop.analysis.inputs import AbTestResult, MetricInput
+from twinloop.analysis.profiles import P95_OVER_P50, Profiles, accuracy_value, twin_profiles
 from twinloop.analysis.settings import AnalyzerSettings
 from twinloop.sandbox.indicators import REPLICATE_KPIS
 from twinloop.sandbox.specs import HeadToHeadSpec
@@ -40,7 +38,6 @@ from twinloop.sim.domains import environment as preset_environment
 from twinloop.sim.models import ModelProfile, SegmentOverride
 
 GainUnit = Literal["money_per_month", "relative_loss"]
-P95_OVER_P50 = 2.0
 _KPI_OF_NODE = {
     "conversion": "conversion_rate",
     "revenue": "revenue",
@@ -78,14 +75,6 @@ class Hypothesis(BaseModel):
     validation: ValidationPlan
 
 
-@dataclass(frozen=True)
-class Profiles:
-    """The twin profiles of the winner and the loser."""
-
-    winner: ModelProfile
-    loser: ModelProfile
-
-
 def hypotheses(
     causes: Sequence[RootCause],
     decision: Decision,
@@ -97,7 +86,7 @@ def hypotheses(
     """One hypothesis per root cause, best ``expected_gain × confidence`` first."""
     env = result.environment or settings.sandbox_environment
     twin_segments = set(_twin_segments(env))
-    profiles = _profiles(result, decision, metrics, causes, twin_segments)
+    profiles = twin_profiles(result, decision, metrics, causes, twin_segments)
     kpis = _kpis(decision, metrics)
     found = []
     for cause in causes:
@@ -149,98 +138,113 @@ def _for_cause(
     twin_segments: set[str],
     metrics: Mapping[str, MetricInput],
 ) -> Made | None:
-    winner, loser = profiles.winner, profiles.loser
-    beats = f"the challenger beats {loser.name} on the primary KPIs (paired interval above 0)"
+    beats = (
+        f"the challenger beats {profiles.loser.name} on the primary KPIs (paired interval above 0)"
+    )
     if cause.kind == "segment" and cause.segment is not None:
         return _segment_fix(cause, profiles, twin_segments, metrics, beats)
     if cause.kind == "metric_chain" and cause.chain is not None:
-        root = cause.chain.nodes[0]
-        path = cause.chain.label
-        if root == "latency":
-            fixed = loser.model_copy(
-                update={
-                    "latency_p50_ms": winner.latency_p50_ms,
-                    "latency_p95_ms": winner.latency_p95_ms,
-                }
-            )
-            return (
-                f"Cut {loser.name}'s latency to {winner.name}'s level",
-                f"bring p50 latency from {loser.latency_p50_ms:.0f} ms to "
-                f"{winner.latency_p50_ms:.0f} ms (serving, caching, a smaller model) to "
-                f"stop the {path} loss",
-                fixed,
-                beats,
-                (),
-                1.0,
-            )
-        if root == "accuracy":
-            # The winner's accuracy everywhere: per-segment blind spots go too.
-            kept = {
-                name: o.model_copy(update={"accuracy": None})
-                for name, o in loser.segment_overrides.items()
-                if o.latency_p50_ms is not None or o.latency_p95_ms is not None
+        return _chain_fix(cause.chain.nodes[0], cause.chain.label, profiles, beats)
+    if cause.kind == "data_quality" and cause.quality is not None:
+        return _quality_check(cause.quality.code, profiles)
+    return None
+
+
+def _chain_fix(root: str, path: str, profiles: Profiles, beats: str) -> Made:
+    """The loser with the winner's value at the chain's root (its whole profile if unmodelled)."""
+    winner, loser = profiles.winner, profiles.loser
+    if root == "latency":
+        fixed = loser.model_copy(
+            update={
+                "latency_p50_ms": winner.latency_p50_ms,
+                "latency_p95_ms": winner.latency_p95_ms,
             }
-            fixed = loser.model_copy(
-                update={"accuracy": winner.accuracy, "segment_overrides": kept}
-            )
-            spots = ", ".join(
-                f"{o.accuracy:.2f} on {name}"
-                for name, o in sorted(loser.segment_overrides.items())
-                if o.accuracy is not None
-            )
-            now = f"{loser.accuracy:.3f}" + (f" ({spots})" if spots else "")
-            return (
-                f"Recover {loser.name}'s accuracy",
-                f"retrain or fix features to bring accuracy from {now} to "
-                f"{winner.accuracy:.3f} everywhere, which drives {path}",
-                fixed,
-                beats,
-                (),
-                1.0,
-            )
-        if root in ("calls", "cost"):
-            fixed = loser.model_copy(update={"cost_per_call": winner.cost_per_call})
-            return (
-                f"Cut {loser.name}'s serving cost",
-                f"fewer or cheaper model calls ({path})",
-                fixed,
-                beats,
-                (),
-                1.0,
-            )
-        fixed = winner.model_copy(update={"name": f"{loser.name}-as-{winner.name}"})
+        )
         return (
-            f"Find what {winner.name} does differently along {path}",
-            f"{path} starts at {root}, which the twin does not model directly: test "
-            f"{winner.name}'s profile as the upper bound of a fix",
+            f"Cut {loser.name}'s latency to {winner.name}'s level",
+            f"bring p50 latency from {loser.latency_p50_ms:.0f} ms to "
+            f"{winner.latency_p50_ms:.0f} ms (serving, caching, a smaller model) to "
+            f"stop the {path} loss",
             fixed,
             beats,
             (),
             1.0,
         )
-    if cause.kind == "data_quality" and cause.quality is not None:
-        reference = winner.model_copy(update={"name": f"{winner.name}-reference"})
-        if cause.quality.code == "srm":
-            return (
-                "Fix the assignment and re-run the test",
-                "the sample ratio does not match the plan, so the loss may be an artefact; "
-                "check the assignment and logging, then re-run",
-                reference,
-                f"{winner.name} still beats {loser.name} in the twin: the loss "
-                "is real, not an artefact of the broken assignment",
-                (),
-                1.0,
-            )
-        if cause.quality.code == "novelty":
-            return (
-                "Run the test longer before deciding",
-                "the loss is concentrated in the first days (novelty or change aversion); "
-                "extend the test to measure the long-run effect",
-                reference,
-                f"{winner.name} still beats {loser.name} over the longer run",
-                ("runs twice the usual days",),
-                2.0,
-            )
+    if root == "accuracy":
+        return _accuracy_fix(path, profiles, beats)
+    if root in ("calls", "cost"):
+        fixed = loser.model_copy(update={"cost_per_call": winner.cost_per_call})
+        return (
+            f"Cut {loser.name}'s serving cost",
+            f"fewer or cheaper model calls ({path})",
+            fixed,
+            beats,
+            (),
+            1.0,
+        )
+    fixed = winner.model_copy(update={"name": f"{loser.name}-as-{winner.name}"})
+    return (
+        f"Find what {winner.name} does differently along {path}",
+        f"{path} starts at {root}, which the twin does not model directly: test "
+        f"{winner.name}'s profile as the upper bound of a fix",
+        fixed,
+        beats,
+        (),
+        1.0,
+    )
+
+
+def _accuracy_fix(path: str, profiles: Profiles, beats: str) -> Made:
+    """The winner's accuracy everywhere: the loser's per-segment blind spots go too."""
+    winner, loser = profiles.winner, profiles.loser
+    kept = {
+        name: o.model_copy(update={"accuracy": None})
+        for name, o in loser.segment_overrides.items()
+        if o.latency_p50_ms is not None or o.latency_p95_ms is not None
+    }
+    fixed = loser.model_copy(update={"accuracy": winner.accuracy, "segment_overrides": kept})
+    spots = ", ".join(
+        f"{o.accuracy:.2f} on {name}"
+        for name, o in sorted(loser.segment_overrides.items())
+        if o.accuracy is not None
+    )
+    now = f"{loser.accuracy:.3f}" + (f" ({spots})" if spots else "")
+    return (
+        f"Recover {loser.name}'s accuracy",
+        f"retrain or fix features to bring accuracy from {now} to "
+        f"{winner.accuracy:.3f} everywhere, which drives {path}",
+        fixed,
+        beats,
+        (),
+        1.0,
+    )
+
+
+def _quality_check(code: str, profiles: Profiles) -> Made | None:
+    """Winner against loser in the twin: does the loss survive the data-quality problem?"""
+    winner, loser = profiles.winner, profiles.loser
+    reference = winner.model_copy(update={"name": f"{winner.name}-reference"})
+    if code == "srm":
+        return (
+            "Fix the assignment and re-run the test",
+            "the sample ratio does not match the plan, so the loss may be an artefact; "
+            "check the assignment and logging, then re-run",
+            reference,
+            f"{winner.name} still beats {loser.name} in the twin: the loss "
+            "is real, not an artefact of the broken assignment",
+            (),
+            1.0,
+        )
+    if code == "novelty":
+        return (
+            "Run the test longer before deciding",
+            "the loss is concentrated in the first days (novelty or change aversion); "
+            "extend the test to measure the long-run effect",
+            reference,
+            f"{winner.name} still beats {loser.name} over the longer run",
+            ("runs twice the usual days",),
+            2.0,
+        )
     return None
 
 
@@ -261,8 +265,8 @@ def _segment_fix(
     fix: dict[str, float] = {}
     accuracy = by_node.get("accuracy")
     latency = by_node.get("latency")
-    if accuracy is not None and _accuracy(accuracy.winner_mean) is not None:
-        fix["accuracy"] = _accuracy(accuracy.winner_mean)  # type: ignore[assignment]
+    if accuracy is not None and accuracy_value(accuracy.winner_mean) is not None:
+        fix["accuracy"] = accuracy_value(accuracy.winner_mean)  # type: ignore[assignment]
         what = f"accuracy on {label} back to {fix['accuracy']:.3f}"
     elif latency is not None and latency.winner_mean:
         fix["latency_p50_ms"] = latency.winner_mean
@@ -316,76 +320,3 @@ def _kpis(decision: Decision, metrics: Mapping[str, MetricInput]) -> list[str]:
         wanted.append(_KPI_OF_NODE.get(node_of(metrics[key]), "revenue"))
     wanted += ["conversion_rate", "revenue"]
     return [k for i, k in enumerate(wanted) if k in REPLICATE_KPIS and k not in wanted[:i]]
-
-
-def _profiles(
-    result: AbTestResult,
-    decision: Decision,
-    metrics: Mapping[str, MetricInput],
-    causes: Sequence[RootCause],
-    twin_segments: set[str],
-) -> Profiles:
-    """Both profiles; a derived loser profile carries its segment blind spots as overrides."""
-    winner = _profile(decision.winner, result, decision, metrics, "control")
-    loser = _profile(decision.loser, result, decision, metrics, "treatment")
-    if decision.loser in result.models:
-        return Profiles(winner, loser)
-    overrides = dict(loser.segment_overrides)
-    outside: list[float] = []
-    for cause in causes:
-        if cause.segment is None:
-            continue
-        for finding in cause.segment.findings:
-            meta = metrics.get(finding.metric)
-            inside = _accuracy(finding.loser_mean)
-            if meta is None or meta.kind != "accuracy" or inside is None:
-                continue
-            for segment in sorted(set(finding.element.values()) & twin_segments):
-                overrides.setdefault(segment, SegmentOverride(accuracy=inside))
-                rest = _accuracy(finding.outside_loser_mean)
-                if rest is not None:
-                    outside.append(rest)
-    if overrides:
-        update: dict[str, object] = {"segment_overrides": overrides}
-        if outside:
-            update["accuracy"] = outside[0]  # the loser's accuracy where it has no blind spot
-        loser = loser.model_copy(update=update)
-    return Profiles(winner, loser)
-
-
-def _profile(
-    name: str,
-    result: AbTestResult,
-    decision: Decision,
-    metrics: Mapping[str, MetricInput],
-    side: Literal["control", "treatment"],
-) -> ModelProfile:
-    """The variant's twin profile: given, or read off its accuracy and latency metrics."""
-    if name in result.models:
-        return result.models[name].model_copy(update={"name": name[:128]})
-    update: dict[str, float] = {}
-    for comparison in decision.comparisons:
-        meta = metrics.get(comparison.metric)
-        mean = getattr(comparison, side).mean
-        if meta is None or mean is None:
-            continue
-        if meta.kind == "accuracy" and "accuracy" not in update:
-            value = _accuracy(mean)
-            if value is not None:
-                update["accuracy"] = value
-        elif meta.kind == "latency" and "latency_p50_ms" not in update and mean > 0:
-            update["latency_p50_ms"] = float(mean)
-            update["latency_p95_ms"] = float(mean) * P95_OVER_P50
-    business = result.business
-    if business is not None and business.cost_per_call is not None:
-        update["cost_per_call"] = business.cost_per_call
-    return ModelProfile.model_validate({"name": name[:128], **update})
-
-
-def _accuracy(value: float | None) -> float | None:
-    """An accuracy in [0, 1]; values in (1, 100] are read as per cent."""
-    if value is None or value < 0:
-        return None
-    if value <= 1:
-        return float(value)
-    return float(value) / 100.0 if value <= 100 else None

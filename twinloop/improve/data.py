@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from twinloop.errors import InvalidInput
 from twinloop.sim.environment import BusinessEnvironment
-from twinloop.sim.groundtruth import feature_names, predictor_features, sample_customers
+from twinloop.sim.groundtruth import predictor_features, sample_customers
 
 LABEL = "label"
 SEGMENT = "segment"
@@ -195,7 +195,6 @@ def to_table(data: TrainingData) -> pa.Table:
 
 __all__ = [
     "TrainingData",
-    "feature_names",
     "from_table",
     "read_parquet",
     "to_table",

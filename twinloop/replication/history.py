@@ -6,7 +6,7 @@ non-numeric value in a metric column, an unparseable or missing timestamp, infin
 with no values) with ``InvalidInput`` naming the column, and repairs or reports the rest as coded
 findings: unsorted timestamps are sorted (stably), duplicate (timestamp, segment) rows keep the
 last one in file order, gaps and irregular steps against the inferred step are counted, missing
-values and constant metrics are noted.
+values and constant metrics are noted (those checks and repairs live in ``cleaning``).
 """
 
 from __future__ import annotations
@@ -22,6 +22,14 @@ from numpy.typing import ArrayLike, NDArray
 from pydantic import BaseModel, ConfigDict
 
 from twinloop.errors import InvalidInput
+from twinloop.replication.cleaning import (
+    FloatArray,
+    TextArray,
+    TimeKind,
+    check_columns,
+    clean_rows,
+    time_label,
+)
 from twinloop.replication.findings import Finding
 from twinloop.replication.tables import (
     column_as_float,
@@ -33,12 +41,6 @@ from twinloop.replication.tables import (
 )
 
 _T = TypeVar("_T", bound=np.generic)
-TimeKind = Literal["datetime", "numeric"]
-FloatArray = NDArray[np.float64]
-TextArray = NDArray[np.object_]
-
-# A step is irregular when it is off a whole multiple of the inferred step by more than this.
-_IRREGULAR_TOLERANCE = 0.15
 
 
 class HistorySummary(BaseModel):
@@ -167,7 +169,7 @@ class KpiHistory:
 
     def time_labels(self) -> list[str]:
         """Timestamps as ISO-8601 strings (datetime) or plain numbers (numeric)."""
-        return [_label(t, self.time_kind) for t in self.time]
+        return [time_label(t, self.time_kind) for t in self.time]
 
     def summary(self) -> HistorySummary:
         return HistorySummary(
@@ -175,8 +177,8 @@ class KpiHistory:
             metrics=list(self.metrics),
             segments=list(self.segments),
             time_kind=self.time_kind,
-            start=_label(self.time[0], self.time_kind),
-            end=_label(self.time[-1], self.time_kind),
+            start=time_label(self.time[0], self.time_kind),
+            end=time_label(self.time[-1], self.time_kind),
             step=self.step,
             findings=list(self.findings),
         )
@@ -272,6 +274,12 @@ def history_from_arrays(
     )
 
 
+def _frozen(arr: NDArray[_T]) -> NDArray[_T]:
+    out = np.ascontiguousarray(arr)
+    out.setflags(write=False)
+    return out
+
+
 def _validated(
     time: FloatArray,
     kind: TimeKind,
@@ -280,41 +288,7 @@ def _validated(
     ts_name: str,
     field: str,
 ) -> KpiHistory:
-    if not metrics:
-        raise InvalidInput(f"{field}.metrics", "no metric columns besides the timestamp")
-    findings: list[Finding] = []
-    for name, vals in metrics.items():
-        inf = np.flatnonzero(np.isinf(vals))
-        if inf.size:
-            raise InvalidInput(
-                f"{field}.{name}",
-                f"value {vals[inf[0]]} at row {int(inf[0])} is not finite "
-                f"({inf.size} infinite values; use an empty cell for a missing value)",
-            )
-        if np.isnan(vals).all():
-            raise InvalidInput(f"{field}.{name}", "has no values (all missing)")
-    for name, labels in segments.items():
-        missing = np.array([v is None for v in labels], dtype=bool)
-        if missing.any():
-            labels[missing] = "(missing)"
-            findings.append(
-                Finding(
-                    code="missing_segment",
-                    field=f"{field}.{name}",
-                    count=int(missing.sum()),
-                    message=f"{int(missing.sum())} rows have no {name}; labelled '(missing)'",
-                )
-            )
-    descents = int(np.count_nonzero(np.diff(time) < 0))
-    if descents:
-        findings.append(
-            Finding(
-                code="timestamps_unsorted",
-                field=f"{field}.{ts_name}",
-                count=descents,
-                message=f"timestamps step back {descents} times; rows were sorted by time (stable)",
-            )
-        )
+    findings = check_columns(time, metrics, segments, ts_name, field)
     return _build(time, kind, metrics, segments, tuple(findings), ts_name, field)
 
 
@@ -323,120 +297,17 @@ def _build(
     kind: TimeKind,
     metrics: Mapping[str, FloatArray],
     segments: Mapping[str, TextArray],
-    findings_in: tuple[Finding, ...],
+    findings: tuple[Finding, ...],
     ts_name: str,
     field: str = "history",
 ) -> KpiHistory:
-    findings = list(findings_in)
-    n = time.size
-    idx = np.arange(n)
-    seg_key = np.zeros(n, dtype=np.int64)
-    for labels in segments.values():
-        _, codes = np.unique(labels.astype(str), return_inverse=True)
-        seg_key = seg_key * (int(codes.max()) + 1) + codes
-    order = np.lexsort((idx, seg_key, time))
-    t_sorted, k_sorted = time[order], seg_key[order]
-    last_of_run = np.ones(n, dtype=bool)
-    last_of_run[:-1] = (t_sorted[1:] != t_sorted[:-1]) | (k_sorted[1:] != k_sorted[:-1])
-    dropped = n - int(last_of_run.sum())
-    if dropped:
-        findings.append(
-            Finding(
-                code="duplicate_timestamps",
-                field=f"{field}.{ts_name}",
-                count=dropped,
-                message=f"{dropped} rows repeat a timestamp{' and segment' if segments else ''}; "
-                "the last row in file order was kept",
-            )
-        )
-    kept = order[last_of_run]
-    kept = kept[np.lexsort((kept, time[kept]))]
-    time = time[kept]
-    metrics = {k: v[kept] for k, v in metrics.items()}
-    segments = {k: v[kept] for k, v in segments.items()}
-    step = _step_findings(np.unique(time), kind, findings, f"{field}.{ts_name}")
-    for name, vals in metrics.items():
-        missing = int(np.isnan(vals).sum())
-        if missing:
-            findings.append(
-                Finding(
-                    code="missing_values",
-                    field=f"{field}.{name}",
-                    count=missing,
-                    message=f"{missing} of {vals.size} values of {name} are missing",
-                )
-            )
-        finite = vals[~np.isnan(vals)]
-        if finite.size > 1 and np.all(finite == finite[0]):
-            findings.append(
-                Finding(
-                    code="constant_metric",
-                    field=f"{field}.{name}",
-                    message=f"{name} is constant ({finite[0]:g}); it carries no relation to others",
-                )
-            )
-    if time.size < 3:
-        findings.append(
-            Finding(
-                code="too_short",
-                field=field,
-                count=int(time.size),
-                message=f"only {time.size} rows; correlations and fits need more",
-            )
-        )
+    rows = clean_rows(time, kind, metrics, segments, findings, ts_name, field)
     return KpiHistory(
-        time=_frozen(time),
+        time=_frozen(rows.time),
         time_kind=kind,
-        metrics={k: _frozen(v) for k, v in metrics.items()},
-        segments={k: _frozen(v) for k, v in segments.items()},
-        step=step,
-        findings=tuple(findings),
+        metrics={k: _frozen(v) for k, v in rows.metrics.items()},
+        segments={k: _frozen(v) for k, v in rows.segments.items()},
+        step=rows.step,
+        findings=rows.findings,
         timestamp_column=ts_name,
     )
-
-
-def _step_findings(
-    unique_times: FloatArray, kind: TimeKind, findings: list[Finding], field: str
-) -> float | None:
-    if unique_times.size < 2:
-        return None
-    diffs = np.diff(unique_times)
-    step = float(np.median(diffs))
-    ratio = diffs / step
-    whole = np.rint(ratio)
-    irregular = int(np.count_nonzero((np.abs(ratio - whole) > _IRREGULAR_TOLERANCE) | (whole < 1)))
-    if irregular:
-        findings.append(
-            Finding(
-                code="irregular_steps",
-                field=field,
-                count=irregular,
-                message=f"{irregular} steps are not a whole multiple of the median step {step:g}",
-            )
-        )
-    gaps = whole > 1
-    if gaps.any():
-        missing = int((whole[gaps] - 1).sum())
-        first = int(np.flatnonzero(gaps)[0])
-        findings.append(
-            Finding(
-                code="gaps",
-                field=field,
-                count=missing,
-                message=f"{missing} steps are missing in {int(gaps.sum())} gaps; the first "
-                f"after {_label(unique_times[first], kind)}",
-            )
-        )
-    return step
-
-
-def _frozen(arr: NDArray[_T]) -> NDArray[_T]:
-    out = np.ascontiguousarray(arr)
-    out.setflags(write=False)
-    return out
-
-
-def _label(t: float, kind: TimeKind) -> str:
-    if kind == "numeric":
-        return f"{t:g}"
-    return str(np.datetime64(round(t * 1e6), "us")).removesuffix(".000000")

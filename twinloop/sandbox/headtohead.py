@@ -51,6 +51,65 @@ def prepare_compare(
     return plan, env, sims
 
 
+class _Pairing:
+    """One head-to-head's running statistics: each arm's moments and each pair's difference."""
+
+    def __init__(self, spec: HeadToHeadSpec, primary: list[str], collector: Collector) -> None:
+        self.spec, self.primary, self.collector = spec, primary, collector
+        self.models = (spec.baseline, spec.challenger)
+        self.pair, self.arms = PairStats(), (ArmStats(), ArmStats())
+
+    def on_outcome(self, outcome: ReplicateOutcome) -> None:
+        arm = outcome.cell
+        self.arms[arm].add(outcome.values[self.models[arm].name])
+        partner = self.collector.outcomes.get((1 - arm, outcome.replicate))
+        if partner is not None:  # the pair is complete: merge it once
+            base, chal = (partner, outcome) if arm == 1 else (outcome, partner)
+            self.pair.add(base.values[self.models[0].name], chal.values[self.models[1].name])
+
+    def difference(self, kpi: str) -> PairedKpi:
+        return paired(
+            kpi,
+            self.pair.moments[kpi],
+            self.pair.wins[kpi],
+            direction=direction(kpi),
+            primary=kpi in self.primary,
+            confidence=self.spec.confidence,
+        )
+
+    def narrow_enough(self, target: float) -> bool:
+        return all(
+            narrow(d.relative_half_width, target, d.half_width)
+            for d in (self.difference(kpi) for kpi in self.primary)
+        )
+
+    def summaries(self, arm: int) -> list[KpiSummary]:
+        return [
+            summarize(
+                kpi,
+                self.arms[arm].moments[kpi],
+                direction=direction(kpi),
+                primary=kpi in self.primary,
+                confidence=self.spec.confidence,
+            )
+            for kpi in REPLICATE_KPIS
+        ]
+
+    def rows(self) -> list[dict[str, object]]:
+        """One table row per arm and replicate, in replicate order."""
+        outcomes = sorted(self.collector.outcomes.values(), key=lambda o: (o.replicate, o.cell))
+        return [
+            {
+                "replicate": o.replicate,
+                "arm": ARMS[o.cell],
+                "model": self.models[o.cell].name,
+                "seed": o.seed,
+                **o.values[self.models[o.cell].name],
+            }
+            for o in outcomes
+        ]
+
+
 def run_head_to_head(
     spec: HeadToHeadSpec,
     *,
@@ -61,12 +120,10 @@ def run_head_to_head(
     """Run both models over paired replicates; everything is checked before anything runs."""
     settings = settings_or_default(settings)
     plan, env, sims = prepare_compare(spec, settings)
-    models = (spec.baseline, spec.challenger)
     challenger_stream = COMMON_STREAM if spec.common_random_numbers else INDEPENDENT_STREAM
     streams = (COMMON_STREAM, challenger_stream)
-    primary = spec.kpis or default_primary(spec.environment)
     collector = Collector(executor or SerialExecutor(), progress)
-    pair, arms = PairStats(), (ArmStats(), ArmStats())
+    pairing = _Pairing(spec, spec.kpis or default_primary(spec.environment), collector)
 
     def tasks(lo: int, hi: int) -> list[ReplicateTask]:
         # One task per arm and replicate: the two universes of a pair may run on two workers.
@@ -76,54 +133,9 @@ def run_head_to_head(
             for arm in (0, 1)
         ]
 
-    def on_outcome(outcome: ReplicateOutcome) -> None:
-        arm = outcome.cell
-        arms[arm].add(outcome.values[models[arm].name])
-        partner = collector.outcomes.get((1 - arm, outcome.replicate))
-        if partner is not None:  # the pair is complete: merge it once
-            base, chal = (partner, outcome) if arm == 1 else (outcome, partner)
-            pair.add(base.values[models[0].name], chal.values[models[1].name])
-
-    def difference(kpi: str) -> PairedKpi:
-        return paired(
-            kpi,
-            pair.moments[kpi],
-            pair.wins[kpi],
-            direction=direction(kpi),
-            primary=kpi in primary,
-            confidence=spec.confidence,
-        )
-
-    def narrow_enough(target: float) -> bool:
-        return all(
-            narrow(d.relative_half_width, target, d.half_width)
-            for d in (difference(kpi) for kpi in primary)
-        )
-
-    n, stop = run_batches(plan, spec.early_stop, tasks, collector, narrow_enough, on_outcome)
-    rows = [
-        {
-            "replicate": o.replicate,
-            "arm": ARMS[o.cell],
-            "model": models[o.cell].name,
-            "seed": o.seed,
-            **o.values[models[o.cell].name],
-        }
-        for o in sorted(collector.outcomes.values(), key=lambda o: (o.replicate, o.cell))
-    ]
-
-    def summaries(arm: ArmStats) -> list[KpiSummary]:
-        return [
-            summarize(
-                kpi,
-                arm.moments[kpi],
-                direction=direction(kpi),
-                primary=kpi in primary,
-                confidence=spec.confidence,
-            )
-            for kpi in REPLICATE_KPIS
-        ]
-
+    n, stop = run_batches(
+        plan, spec.early_stop, tasks, collector, pairing.narrow_enough, pairing.on_outcome
+    )
     return HeadToHeadResult(
         seed=spec.seed,
         replicates=n,
@@ -136,8 +148,8 @@ def run_head_to_head(
         challenger=spec.challenger.name,
         common_random_numbers=spec.common_random_numbers,
         stop=stop,
-        differences=[difference(kpi) for kpi in REPLICATE_KPIS],
-        baseline_kpis=summaries(arms[0]),
-        challenger_kpis=summaries(arms[1]),
-        table=rows_to_table(rows, TABLE_COLUMNS),
+        differences=[pairing.difference(kpi) for kpi in REPLICATE_KPIS],
+        baseline_kpis=pairing.summaries(0),
+        challenger_kpis=pairing.summaries(1),
+        table=rows_to_table(pairing.rows(), TABLE_COLUMNS),
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-from twinloop.errors import InvalidInput
 from twinloop.sim.domains import DOMAINS, preset
 from twinloop.sim.kpis import VariantSummary
 
@@ -118,10 +117,3 @@ def check_unit_kpis(names: list[str]) -> list[str]:
     if len(set(names)) != len(names):
         raise ValueError(f"KPIs must be unique, got {names}")
     return names
-
-
-def require_kpi(name: str, field: str) -> str:
-    """InvalidInput naming ``field`` unless ``name`` is a replicate KPI."""
-    if name not in REPLICATE_KPIS:
-        raise InvalidInput(field, f"unknown KPI {name!r}; choose from {list(REPLICATE_KPIS)}")
-    return name

@@ -12,6 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from twinloop.sim.environment import BusinessEnvironment
+from twinloop.sim.models import Predictor
 
 
 def truth_tables(env: BusinessEnvironment) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -42,11 +43,6 @@ def predictor_features(
     return np.hstack([features.astype(np.float64, copy=False), one_hot])
 
 
-def feature_names(env: BusinessEnvironment) -> list[str]:
-    """Column names of :func:`predictor_features`."""
-    return [f"x{i}" for i in range(env.n_features)] + [f"segment={s.name}" for s in env.segments]
-
-
 def sample_customers(
     env: BusinessEnvironment,
     n: int,
@@ -69,3 +65,22 @@ def sample_customers(
     x = means[segment] + stds[segment, None] * rng.standard_normal((n, env.n_features))
     label = (rng.random(n) < intent_probability(env, x, segment)).astype(np.int64)
     return predictor_features(env, x, segment), label, segment
+
+
+def predictor_hits(
+    env: BusinessEnvironment,
+    predictor: Predictor,
+    name: str,
+    x: NDArray[np.float32],
+    segment: NDArray[np.integer],
+    intent: NDArray[np.bool_],
+) -> NDArray[np.bool_]:
+    """Whether each decision of the predictor (``score >= 0.5``) equals the customer's intent."""
+    feats = predictor_features(env, x, segment)
+    scores = np.asarray(predictor.predict(feats), dtype=np.float64).reshape(-1)
+    if scores.size != feats.shape[0]:
+        raise ValueError(
+            f"predictor of {name!r} returned {scores.size} scores for {feats.shape[0]} rows"
+        )
+    hits: NDArray[np.bool_] = (scores >= 0.5) == intent
+    return hits

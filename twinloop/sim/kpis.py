@@ -16,10 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from twinloop.sim.spec import SimulationSpec
 
-# Counted KPIs (summed over steps in a run summary) and level KPIs (averaged or last).
-COUNT_KPIS = ("new", "churned", "interactions", "conversions", "revenue", "cost", "model_calls")
-LEVEL_KPIS = ("active", "satisfaction", "model_accuracy", "latency_p50_ms", "latency_p95_ms")
-RATE_KPIS = ("conversion_rate",)
 KPI_NAMES = (
     "active",
     "new",

@@ -15,13 +15,15 @@ from collections.abc import Callable, Iterator
 import numpy as np
 from numpy.typing import NDArray
 
-from twinloop.sim.groundtruth import intent_probability, predictor_features, truth_tables
+from twinloop.sim.draws import categorical, percentiles, threshold
+from twinloop.sim.groundtruth import intent_probability, predictor_hits
 from twinloop.sim.kpis import KpiRecorder, SimulationResult, SimulationSummary, StepKpis
-from twinloop.sim.models import ModelProfile, Predictor, ScoredModel, load_predictor
+from twinloop.sim.models import Predictor, ScoredModel, load_predictor
 from twinloop.sim.pacing import Pacer
 from twinloop.sim.population import Population
-from twinloop.sim.scenario import conditions_at
+from twinloop.sim.scenario import Conditions, conditions_at
 from twinloop.sim.spec import SimulationSpec
+from twinloop.sim.state import CellTables, Contacts, Sales, SegmentTables, VariantTotals
 from twinloop.sim.units import units_table
 
 STREAMS = (
@@ -38,29 +40,6 @@ STREAMS = (
     "thompson",
 )
 SECONDS_PER_DAY = 86_400.0
-TWO32 = 4_294_967_296.0
-
-
-def _threshold(p: NDArray[np.floating]) -> NDArray[np.uint32]:
-    """Probability → uint32 threshold t with P(bits < t) = t / 2³² ≈ p."""
-    return np.minimum(np.asarray(p, dtype=np.float64) * TWO32, TWO32 - 1).astype(np.uint32)
-
-
-def _categorical(rng: np.random.Generator, p: NDArray[np.float64], size: int) -> NDArray[np.int64]:
-    """Draw category indices with probabilities p (one uniform per draw, stable across numpy)."""
-    cum = np.cumsum(p)
-    idx = np.searchsorted(cum / cum[-1], rng.random(size), side="right")
-    return np.minimum(idx, p.size - 1)
-
-
-def _percentiles(x: NDArray[np.floating]) -> tuple[float, float]:
-    """p50 and p95 with linear interpolation (numpy's default), by one partial sort."""
-    pos = np.array([0.5, 0.95]) * (x.size - 1)
-    lo = np.floor(pos).astype(np.intp)
-    hi = np.minimum(lo + 1, x.size - 1)
-    part = np.partition(x, np.unique(np.concatenate([lo, hi])))
-    vals = part[lo] + (part[hi] - part[lo]) * (pos - lo)
-    return float(vals[0]), float(vals[1])
 
 
 class Simulation:
@@ -87,45 +66,12 @@ class Simulation:
                 check(width, f"models.{model.name}")
         self.predictors = predictors
         self._needs_features = any(p is not None for p in predictors)
-        self._build_tables()
+        self.segments = SegmentTables.build(env, self.dt)
+        self.cells = CellTables.build(spec.models, env.segments)
+        self.cost_per_call = np.array([m.cost_per_call for m in spec.models])
         self.reset(seed=spec.seed)
 
     # ----------------------------------------------------------------- set-up
-    def _build_tables(self) -> None:
-        env, models = self.env, self.spec.models
-        n_var, n_seg = len(models), len(env.segments)
-        # (variant × segment) tables, float32: the per-interaction math runs in single precision.
-        self.accuracy = np.zeros((n_var, n_seg), dtype=np.float32)
-        self.lat_p50 = np.zeros((n_var, n_seg), dtype=np.float32)
-        self.lat_sigma = np.zeros((n_var, n_seg), dtype=np.float32)
-        for v, m in enumerate(models):
-            for s, seg in enumerate(env.segments):
-                acc, p50, p95 = getattr(m, "accuracy", 0.0), m.latency_p50_ms, m.latency_p95_ms
-                override = (
-                    m.segment_overrides.get(seg.name) if isinstance(m, ModelProfile) else None
-                )
-                if override is not None:
-                    acc = override.accuracy if override.accuracy is not None else acc
-                    p50 = override.latency_p50_ms or p50
-                    p95 = override.latency_p95_ms or max(p95, p50)
-                self.accuracy[v, s] = acc
-                self.lat_p50[v, s] = p50
-                self.lat_sigma[v, s] = np.log(max(p95, p50) / p50) / 1.6448536269514722
-        self.cost_per_call = np.array([m.cost_per_call for m in models])
-        segs = env.segments
-        self.seg_interaction = np.array([s.interaction_multiplier for s in segs])
-        self.seg_conversion = np.array([s.conversion_multiplier for s in segs])
-        self.seg_value = np.array([s.value for s in segs])
-        self.seg_churn = np.array([s.churn_multiplier for s in segs])
-        self.seg_feature_mean = np.array([s.feature_mean for s in segs], dtype=np.float32)
-        self.seg_feature_std = np.array([s.feature_std for s in segs], dtype=np.float32)
-        self.channel_shares = np.array([c.share for c in env.acquisition.channels])
-        self.channel_cpa = np.array([c.cost_per_acquisition for c in env.acquisition.channels])
-        self.truth_w, self.truth_b = truth_tables(env)
-        self._interact_p = np.minimum(
-            env.interaction_probability_per_day * self.dt * self.seg_interaction, 1.0
-        )
-
     def _churn_probability(
         self,
         segment: NDArray[np.integer],
@@ -134,7 +80,7 @@ class Simulation:
     ) -> NDArray[np.float64]:
         """P(churn within one step) = 1 − exp(−h·dt), h = base·m_seg·exp(k(s_ref − s))·boost."""
         env = self.env
-        hazard = (env.churn.base_hazard_per_day * self.seg_churn[segment]).astype(np.float32)
+        hazard = (env.churn.base_hazard_per_day * self.segments.churn[segment]).astype(np.float32)
         k = env.churn.satisfaction_sensitivity
         if k > 0:
             hazard = hazard * np.exp(k * (env.satisfaction.reference - satisfaction))
@@ -162,36 +108,35 @@ class Simulation:
         n_var = len(self.variants)
         self.weights = np.array(spec.weights, dtype=np.float64)
         self.t = 0
-        self.active_count = np.zeros(n_var)
-        self.sat_sum = np.zeros(n_var)
-        self.assigned = np.zeros(n_var, dtype=np.int64)
-        self.cum_conversions = np.zeros(n_var)
-        self.cum_interactions = np.zeros(n_var)
+        self.totals = VariantTotals.zeros(n_var)
         self.recorder = KpiRecorder(spec.n_steps, self.variants, spec.steps_per_day)
         shares = np.array([s.share for s in env.segments])
         self._arrive(env.initial_customers, shares, step=0)
 
-    def _arrive(self, count: int, shares: NDArray[np.float64], step: int) -> NDArray[np.int64]:
+    def _arrive(self, count: int, shares: NDArray[np.float64], step: int) -> NDArray[np.float64]:
         rng = self.rng
-        segment = _categorical(rng["arrivals"], shares, count)
-        channel = _categorical(rng["arrivals"], self.channel_shares, count)
-        variant = _categorical(rng["assignment"], self.weights, count)
+        segment = categorical(rng["arrivals"], shares, count)
+        channel = categorical(rng["arrivals"], self.segments.channel_shares, count)
+        variant = categorical(rng["assignment"], self.weights, count)
         features = None
         if self._needs_features:
             noise = rng["features"].standard_normal((count, self.env.n_features), dtype=np.float32)
-            features = self.seg_feature_mean[segment] + self.seg_feature_std[segment, None] * noise
+            features = (
+                self.segments.feature_mean[segment]
+                + self.segments.feature_std[segment, None] * noise
+            )
         s0 = self.env.satisfaction.initial
-        interact = self._interact_p[segment]
+        interact = self.segments.interact_p[segment]
         churn = self._churn_probability(segment, np.full(count, s0, dtype=np.float32), None)
         self.pop.add(
-            segment, channel, variant, _threshold(interact), _threshold(churn), s0, step, features
+            segment, channel, variant, threshold(interact), threshold(churn), s0, step, features
         )
         per_variant = np.bincount(variant, minlength=len(self.variants)).astype(np.float64)
-        self.active_count += per_variant
-        self.sat_sum += per_variant * s0
-        self.assigned += per_variant.astype(np.int64)
+        self.totals.active += per_variant
+        self.totals.satisfaction_sum += per_variant * s0
+        self.totals.assigned += per_variant.astype(np.int64)
         acquisition_cost = np.bincount(
-            variant, weights=self.channel_cpa[channel], minlength=len(self.variants)
+            variant, weights=self.segments.channel_cpa[channel], minlength=len(self.variants)
         )
         return np.stack([per_variant, acquisition_cost])
 
@@ -207,51 +152,58 @@ class Simulation:
         """Whether each interaction's model decision is right."""
         rng = self.rng
         u_decision = rng["decision"].random(alive.size, dtype=np.float32)[alive]
-        correct = u_decision < self.accuracy.take(cell)
+        correct = u_decision < self.cells.accuracy.take(cell)
         if self._needs_features:
             u_intent = rng["intent"].random(alive.size)[alive]
             assert self.pop.features is not None
             x = self.pop.features[idx]
             intent = u_intent < intent_probability(self.env, x, seg)
             for v, predictor in enumerate(self.predictors):
-                if predictor is None:
-                    continue
                 mine = var == v
-                if not mine.any():
-                    continue
-                feats = predictor_features(self.env, x[mine], seg[mine])
-                scores = np.asarray(predictor.predict(feats), dtype=np.float64).reshape(-1)
-                if scores.size != feats.shape[0]:
-                    raise ValueError(
-                        f"predictor of {self.variants[v]!r} returned {scores.size} scores "
-                        f"for {feats.shape[0]} rows"
+                if predictor is not None and mine.any():
+                    name = self.variants[v]
+                    hits = predictor_hits(
+                        self.env, predictor, name, x[mine], seg[mine], intent[mine]
                     )
-                correct[mine] = (scores >= 0.5) == intent[mine]
+                    correct[mine] = hits
         return correct
 
     def step(self) -> list[StepKpis]:
         """Advance one tick; returns that tick's KPIs, one entry per variant."""
-        env, pop, rng, dt, t = self.env, self.pop, self.rng, self.dt, self.t
-        n_var = len(self.variants)
-        day = t * dt
-        cond = conditions_at(env, day)
+        t = self.t
+        cond = conditions_at(self.env, t * self.dt)
         if self.spec.allocation_policy == "thompson" and t > 0:
             self._thompson_update()
-        # 1. arrivals
-        lam = env.acquisition.rate_per_day * cond.arrival_multiplier * dt
-        count = int(rng["arrivals"].poisson(lam)) if lam > 0 else 0
-        new_per_var, acq_cost = self._arrive(count, cond.segment_shares, t)
-        # 2. interactions. One 64-bit draw per slot: low half decides interaction, high half
-        # churn. Sized by slots, never by what a model did, so draws stay common across models.
+        new_per_var, acq_cost = self._arrivals(cond)
+        contacts = self._interactions(cond)
+        sales = self._transactions(cond, contacts)
+        churned, churned_per_var = self._churn(contacts, sales)
+        if self.pop.units:
+            self.pop.record(contacts, sales, churned, t)
+        row = self._kpis(contacts, sales, new_per_var, acq_cost, churned_per_var)
+        self.t += 1
+        return self.recorder.record(t, row)
+
+    def _arrivals(self, cond: Conditions) -> NDArray[np.float64]:
+        """1. Poisson arrivals this tick; (new customers, acquisition cost) per variant."""
+        lam = self.env.acquisition.rate_per_day * cond.arrival_multiplier * self.dt
+        count = int(self.rng["arrivals"].poisson(lam)) if lam > 0 else 0
+        return self._arrive(count, cond.segment_shares, self.t)
+
+    def _interactions(self, cond: Conditions) -> Contacts:
+        """2. Who interacts, whether the model decides right, how long it takes, how it feels."""
+        env, pop, rng = self.env, self.pop, self.rng
+        # One 64-bit draw per slot: low half decides interaction, high half churn. Sized by
+        # slots, never by what a model did, so draws stay common across models.
         n = pop.n
         bits = rng["slots"].bit_generator.random_raw(n).view(np.uint32)
         interact_bits, churn_bits = bits[0::2], bits[1::2]
-        threshold = pop.interact_threshold[:n]
+        limit = pop.interact_threshold[:n]
         if cond.interaction_multiplier != 1.0:
-            threshold = _threshold(threshold * cond.interaction_multiplier)
+            limit = threshold(limit * cond.interaction_multiplier)
         # Candidates are chosen over all slots (churned ones too) and every per-interaction draw
         # is sized by them: the draws stay aligned across models even after churn diverges.
-        cand = np.flatnonzero(interact_bits < threshold)
+        cand = np.flatnonzero(interact_bits < limit)
         alive = pop.active[cand]
         idx = cand[alive]
         seg, var = pop.segment[idx], pop.variant[idx]
@@ -259,103 +211,143 @@ class Simulation:
         cell = var.astype(np.intp) * len(env.segments) + seg
         correct = self._decide(idx, seg, var, cell, alive)
         z_lat = rng["latency"].standard_normal(cand.size, dtype=np.float32)[alive]
-        latency = self.lat_p50.take(cell) * np.exp(self.lat_sigma.take(cell) * z_lat)
+        latency = self.cells.latency_p50.take(cell) * np.exp(
+            self.cells.latency_sigma.take(cell) * z_lat
+        )
         if cond.outage_fraction > 0:
             failed = rng["failure"].random(cand.size)[alive] < cond.outage_fraction
             correct &= ~failed
             latency[failed] = env.satisfaction.timeout_ms
-        # satisfaction: exponential average of experience
-        sd = env.satisfaction
+        s_new = self._satisfy(idx, var, correct, latency)
+        return Contacts(n, churn_bits, cand.size, alive, idx, seg, var, correct, latency, s_new)
+
+    def _satisfy(
+        self,
+        idx: NDArray[np.int64],
+        var: NDArray[np.int16],
+        correct: NDArray[np.bool_],
+        latency: NDArray[np.float32],
+    ) -> NDArray[np.float32]:
+        """Satisfaction: an exponential average of experience (decision right, latency felt)."""
+        sd, pop = self.env.satisfaction, self.pop
         experience = sd.accuracy_weight * correct + (1.0 - sd.accuracy_weight) * np.exp(
             -latency / sd.latency_tolerance_ms
         )
         s_old = pop.satisfaction[idx]
-        s_new = ((1.0 - sd.learning_rate) * s_old + sd.learning_rate * experience).astype(
-            np.float32
-        )
+        s_new: NDArray[np.float32] = (
+            (1.0 - sd.learning_rate) * s_old + sd.learning_rate * experience
+        ).astype(np.float32)
         pop.satisfaction[idx] = s_new
-        self.sat_sum += np.bincount(var, weights=s_new - s_old, minlength=n_var)
-        # 3. transactions
-        tr = env.transaction
-        uplift = np.where(correct, 1.0 + tr.decision_uplift, 1.0 - tr.decision_uplift)
+        self.totals.satisfaction_sum += np.bincount(
+            var, weights=s_new - s_old, minlength=len(self.variants)
+        )
+        return s_new
+
+    def _transactions(self, cond: Conditions, contacts: Contacts) -> Sales:
+        """3. Which interactions convert, and the order value of each."""
+        env, rng, seg = self.env, self.rng, contacts.segment
+        tr, sd = env.transaction, env.satisfaction
+        uplift = np.where(contacts.correct, 1.0 + tr.decision_uplift, 1.0 - tr.decision_uplift)
         p_conv = (
             tr.base_conversion
-            * self.seg_conversion[seg]
-            * (np.maximum(s_new, 1e-6) / sd.reference) ** tr.satisfaction_elasticity
+            * self.segments.conversion[seg]
+            * (np.maximum(contacts.satisfaction, 1e-6) / sd.reference) ** tr.satisfaction_elasticity
         )
         if env.decision_target == "conversion":
             p_conv = p_conv * uplift
         if cond.price_change != 0.0:
             p_conv = p_conv * (1.0 + cond.price_change) ** (-tr.price_elasticity)
-        converted = rng["conversion"].random(cand.size)[alive] < p_conv
-        z_val = rng["order_value"].standard_normal(cand.size)[alive]
+        converted = rng["conversion"].random(contacts.draws)[contacts.alive] < p_conv
+        z_val = rng["order_value"].standard_normal(contacts.draws)[contacts.alive]
         sigma = tr.order_value_sigma
         value = (
             tr.average_order_value
-            * self.seg_value[seg]
+            * self.segments.value[seg]
             * (1.0 + cond.price_change)
             * cond.order_value_multiplier
             * np.exp(sigma * z_val - 0.5 * sigma * sigma)
         )
-        revenue_each = np.where(converted, value, 0.0)
-        # 4. churn. Only interacting customers changed satisfaction, so only their thresholds are
-        # recomputed; a retention decision keeps its effect until the customer's next contact.
-        boost = (2.0 - uplift) if env.decision_target == "retention" else None
-        pop.churn_threshold[idx] = _threshold(self._churn_probability(seg, s_new, boost))
-        churned = np.flatnonzero((churn_bits < pop.churn_threshold[:n]) & pop.active[:n])
+        return Sales(uplift, converted, np.where(converted, value, 0.0))
+
+    def _churn(
+        self, contacts: Contacts, sales: Sales
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        """4. Who leaves this tick; (their slots, how many per variant).
+
+        Only interacting customers changed satisfaction, so only their thresholds are recomputed;
+        a retention decision keeps its effect until the customer's next contact.
+        """
+        pop, n, n_var, idx = self.pop, contacts.slots, len(self.variants), contacts.idx
+        boost = (2.0 - sales.uplift) if self.env.decision_target == "retention" else None
+        pop.churn_threshold[idx] = threshold(
+            self._churn_probability(contacts.segment, contacts.satisfaction, boost)
+        )
+        churned = np.flatnonzero((contacts.churn_bits < pop.churn_threshold[:n]) & pop.active[:n])
         pop.active[churned] = False
         churn_var = pop.variant[churned]
         churned_per_var = np.bincount(churn_var, minlength=n_var).astype(np.float64)
-        self.active_count -= churned_per_var
-        self.sat_sum -= np.bincount(churn_var, weights=pop.satisfaction[churned], minlength=n_var)
-        if pop.units:
-            pop.interactions[idx] += 1
-            pop.conversions[idx] += converted
-            pop.correct[idx] += correct
-            pop.revenue[idx] += revenue_each
-            pop.latency_sum[idx] += latency
-            pop.churn_step[churned] = t
-        # 5. KPIs
+        self.totals.active -= churned_per_var
+        self.totals.satisfaction_sum -= np.bincount(
+            churn_var, weights=pop.satisfaction[churned], minlength=n_var
+        )
+        return churned, churned_per_var
+
+    def _kpis(
+        self,
+        contacts: Contacts,
+        sales: Sales,
+        new_per_var: NDArray[np.float64],
+        acq_cost: NDArray[np.float64],
+        churned_per_var: NDArray[np.float64],
+    ) -> dict[str, NDArray[np.float64]]:
+        """5. The tick's KPI row, one value per variant."""
+        n_var, var, latency, totals = (
+            len(self.variants),
+            contacts.variant,
+            contacts.latency,
+            self.totals,
+        )
         calls = np.bincount(var, minlength=n_var).astype(np.float64)
-        conversions = np.bincount(var, weights=converted, minlength=n_var)
-        self.cum_conversions += conversions
-        self.cum_interactions += calls
+        conversions = np.bincount(var, weights=sales.converted, minlength=n_var)
+        totals.conversions += conversions
+        totals.interactions += calls
         p50, p95 = np.zeros(n_var), np.zeros(n_var)
         for v in range(n_var):
             lat_v = latency if n_var == 1 else latency[var == v]
             if lat_v.size:
-                p50[v], p95[v] = _percentiles(lat_v)
-        cost = calls * self.cost_per_call + acq_cost + env.costs.fixed_per_day * dt * self.weights
-        row = {
-            "active": self.active_count.copy(),
+                p50[v], p95[v] = percentiles(lat_v)
+        fixed = self.env.costs.fixed_per_day * self.dt * self.weights
+        return {
+            "active": totals.active.copy(),
             "new": new_per_var,
             "churned": churned_per_var,
             "interactions": calls,
             "conversions": conversions,
             "conversion_rate": np.divide(conversions, calls, out=np.zeros(n_var), where=calls > 0),
-            "revenue": np.bincount(var, weights=revenue_each, minlength=n_var),
+            "revenue": np.bincount(var, weights=sales.revenue, minlength=n_var),
             "satisfaction": np.divide(
-                self.sat_sum, self.active_count, out=np.zeros(n_var), where=self.active_count > 0
+                totals.satisfaction_sum,
+                totals.active,
+                out=np.zeros(n_var),
+                where=totals.active > 0,
             ),
             "model_accuracy": np.divide(
-                np.bincount(var, weights=correct, minlength=n_var),
+                np.bincount(var, weights=contacts.correct, minlength=n_var),
                 calls,
                 out=np.zeros(n_var),
                 where=calls > 0,
             ),
             "latency_p50_ms": p50,
             "latency_p95_ms": p95,
-            "cost": cost,
+            "cost": calls * self.cost_per_call + acq_cost + fixed,
             "model_calls": calls,
         }
-        self.t += 1
-        return self.recorder.record(t, row)
 
     def _thompson_update(self) -> None:
         """Probability matching on Beta posteriors of conversion per variant (for new arrivals)."""
         draws = self.rng["thompson"].beta(
-            1.0 + self.cum_conversions[:, None],
-            1.0 + (self.cum_interactions - self.cum_conversions)[:, None],
+            1.0 + self.totals.conversions[:, None],
+            1.0 + (self.totals.interactions - self.totals.conversions)[:, None],
             size=(len(self.variants), 2000),
         )
         best = np.bincount(draws.argmax(axis=0), minlength=len(self.variants))
@@ -385,7 +377,7 @@ class Simulation:
 
     def result(self, wall_seconds: float, paced_speed: float = 0.0) -> SimulationResult:
         spec = self.spec
-        variants = self.recorder.summaries(self.assigned, self.dt)
+        variants = self.recorder.summaries(self.totals.assigned, self.dt)
         customer_days = sum(v.customer_days for v in variants)
         simulated_seconds = self.recorder.steps_done * self.dt * SECONDS_PER_DAY
         summary = SimulationSummary(

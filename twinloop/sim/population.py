@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from twinloop.sim.state import Contacts, Sales
+
 
 class Population:
     """Per-customer state, grown by doubling; only slots [0, n) are in use."""
@@ -83,3 +85,15 @@ class Population:
             self.features[new] = features
         self.n += count
         return new
+
+    def record(
+        self, contacts: Contacts, sales: Sales, churned: NDArray[np.int64], step: int
+    ) -> None:
+        """Add one tick's contacts to the per-unit counters (kept only when ``units`` is on)."""
+        idx = contacts.idx
+        self.interactions[idx] += 1
+        self.conversions[idx] += sales.converted
+        self.correct[idx] += contacts.correct
+        self.revenue[idx] += sales.revenue
+        self.latency_sum[idx] += contacts.latency
+        self.churn_step[churned] = step

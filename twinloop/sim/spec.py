@@ -7,7 +7,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from twinloop.errors import InvalidInput
 from twinloop.sim.environment import BusinessEnvironment, to_invalid_input
 from twinloop.sim.models import ModelProfile, ModelSpec
 
@@ -80,9 +79,3 @@ def parse_spec(data: object) -> SimulationSpec:
         return SimulationSpec.model_validate(data)
     except ValidationError as exc:
         raise to_invalid_input(exc) from exc
-
-
-def require(condition: bool, field: str, message: str) -> None:
-    """Raise InvalidInput(field, message) unless condition holds."""
-    if not condition:
-        raise InvalidInput(field, message)

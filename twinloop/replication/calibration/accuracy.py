@@ -109,69 +109,79 @@ def simulation_accuracy(
         obs = obs_all[kpi]
         if obs is None:
             continue
-        reps = sims[kpi]
-        o, x = obs[train_days:], reps[:, train_days:]
+        o, x = obs[train_days:], sims[kpi][:, train_days:]
         m = x.mean(axis=0)
-        r, err = pearson(o, m), mape(o, m)
-        bias = float((m - o).sum() / max(np.abs(o).sum(), 1e-12))
-        exp_r, exp_mape = _expected(x)
-        ratio = err / exp_mape if exp_mape > 0 else (0.0 if err == 0 else math.inf)
         auto = _residual_autocorrelation(kpi, obs_all, sims, train_days)
-        failed_error = err > cfg.min_mape and ratio > cfg.max_error_ratio
-        failed_r = (
-            kpi not in STOCKS
-            and exp_r is not None
-            and exp_r >= _EXPECTED_R_FLOOR
-            and (r is None or r < exp_r - cfg.max_r_shortfall)
-        )
-        failed_auto = auto is not None and auto > cfg.max_residual_autocorrelation
-        field = f"history.{kpi}"
-        if failed_error:
-            issues.append(
-                FitIssue(
-                    code="holdout_error",
-                    severity="poor",
-                    field=field,
-                    message=f"holdout MAPE {err:.1%} is {ratio:.1f}x the {exp_mape:.1%} the "
-                    f"twin's own runs show (bias {bias:+.1%})",
-                )
-            )
-        if failed_r:
-            shown = "undefined" if r is None else f"{r:.2f}"
-            issues.append(
-                FitIssue(
-                    code="holdout_correlation",
-                    severity="poor",
-                    field=field,
-                    message=f"holdout r {shown} while the twin's own runs reach {exp_r:.2f}",
-                )
-            )
-        if failed_auto:
-            issues.append(
-                FitIssue(
-                    code="residual_autocorrelation",
-                    severity="poor",
-                    field=field,
-                    message=f"in-sample errors have lag-1 autocorrelation {auto:.2f} "
-                    f"(> {cfg.max_residual_autocorrelation}): structure the twin does not have",
-                )
-            )
-        accuracy.append(
-            KpiAccuracy(
-                kpi=kpi,
-                pearson_r=r,
-                mape=err,
-                bias=bias,
-                expected_r=exp_r,
-                expected_mape=exp_mape,
-                error_ratio=ratio,
-                residual_autocorrelation=auto,
-                passed=not (failed_error or failed_r or failed_auto),
-            )
-        )
+        score = _score(kpi, o, x, m, auto)
+        found = _issues(score, cfg)
+        issues.extend(found)
+        accuracy.append(score.model_copy(update={"passed": not found}))
         held_obs[kpi] = [float(v) for v in o]
         held_sim[kpi] = [float(v) for v in m]
     return accuracy, issues, held_obs, held_sim
+
+
+def _score(
+    kpi: str, o: FloatArray, x: FloatArray, m: FloatArray, auto: float | None
+) -> KpiAccuracy:
+    """One KPI's holdout figures (``o`` observed, ``x`` replicates, ``m`` their mean), unjudged."""
+    r, err = pearson(o, m), mape(o, m)
+    exp_r, exp_mape = _expected(x)
+    return KpiAccuracy(
+        kpi=kpi,
+        pearson_r=r,
+        mape=err,
+        bias=float((m - o).sum() / max(np.abs(o).sum(), 1e-12)),
+        expected_r=exp_r,
+        expected_mape=exp_mape,
+        error_ratio=err / exp_mape if exp_mape > 0 else (0.0 if err == 0 else math.inf),
+        residual_autocorrelation=auto,
+        passed=True,
+    )
+
+
+def _issues(a: KpiAccuracy, cfg: CalibrationSettings) -> list[FitIssue]:
+    """The checks of the module docstring that ``a`` fails, in a fixed order."""
+    found: list[FitIssue] = []
+    field = f"history.{a.kpi}"
+    if a.mape > cfg.min_mape and a.error_ratio > cfg.max_error_ratio:
+        found.append(
+            FitIssue(
+                code="holdout_error",
+                severity="poor",
+                field=field,
+                message=f"holdout MAPE {a.mape:.1%} is {a.error_ratio:.1f}x the "
+                f"{a.expected_mape:.1%} the twin's own runs show (bias {a.bias:+.1%})",
+            )
+        )
+    r, exp_r = a.pearson_r, a.expected_r
+    if (
+        a.kpi not in STOCKS
+        and exp_r is not None
+        and exp_r >= _EXPECTED_R_FLOOR
+        and (r is None or r < exp_r - cfg.max_r_shortfall)
+    ):
+        shown = "undefined" if r is None else f"{r:.2f}"
+        found.append(
+            FitIssue(
+                code="holdout_correlation",
+                severity="poor",
+                field=field,
+                message=f"holdout r {shown} while the twin's own runs reach {exp_r:.2f}",
+            )
+        )
+    auto = a.residual_autocorrelation
+    if auto is not None and auto > cfg.max_residual_autocorrelation:
+        found.append(
+            FitIssue(
+                code="residual_autocorrelation",
+                severity="poor",
+                field=field,
+                message=f"in-sample errors have lag-1 autocorrelation {auto:.2f} "
+                f"(> {cfg.max_residual_autocorrelation}): structure the twin does not have",
+            )
+        )
+    return found
 
 
 def _expected(x: FloatArray) -> tuple[float | None, float]:

@@ -19,7 +19,6 @@ from numpy.typing import NDArray
 from scipy import special, stats
 
 from twinloop.errors import InvalidInput
-from twinloop.replication.findings import Finding
 from twinloop.replication.tables import column_as_float, is_textual
 
 ColumnKind = Literal["float", "int", "bool", "category"]
@@ -164,16 +163,3 @@ def _nearest_correlation(matrix: FloatArray, *, unit_diagonal: bool = True) -> F
         d = np.sqrt(np.diag(fixed))
         fixed = fixed / np.outer(d, d)
     return np.asarray(fixed, dtype=np.float64)
-
-
-def dropped_columns(table: pa.Table, keep: list[str], field: str) -> list[Finding]:
-    """Findings for columns the copula cannot model (nested, binary) and leaves out."""
-    return [
-        Finding(
-            code="column_dropped",
-            field=f"{field}.{name}",
-            message=f"{name} ({table.schema.field(name).type}) cannot be synthesised; left out",
-        )
-        for name in table.column_names
-        if name not in keep
-    ]

@@ -107,19 +107,40 @@ def synthesize(source: pa.Table, spec: SyntheticSpec) -> tuple[pa.Table, Synthet
     """Fit the copula to ``source`` and generate ``spec.rows`` rows with the edge cases."""
     if source.num_rows == 0:
         raise InvalidInput("source", "the table has no rows")
-    temporal = [
-        n
-        for n, c in zip(source.column_names, source.columns, strict=True)
-        if pa.types.is_temporal(c.type)
-    ]
-    ids = [
-        n for n, c in zip(source.column_names, source.columns, strict=True) if _is_identifier(n, c)
-    ]
-    modelled = [
-        n
-        for n, c in zip(source.column_names, source.columns, strict=True)
-        if n not in temporal and n not in ids and _modelable(c.type)
-    ]
+    temporal, ids, modelled, findings = _roles(source)
+    if not modelled:
+        raise InvalidInput("source", "no numeric, boolean or text column to synthesise")
+    copula = GaussianCopula.fit(source, modelled)
+    values, reports = _generate(copula, spec)
+    marginals = {m.name: m for m in copula.marginals}
+    columns: dict[str, pa.Array] = {}
+    for name in source.column_names:
+        if name in temporal:
+            columns[name] = _time_grid(source.column(name), spec.rows)
+        elif name in ids:
+            start = int(pc.max(source.column(name)).as_py()) + 1
+            columns[name] = pa.array(np.arange(start, start + spec.rows, dtype=np.int64))
+        elif name in marginals:
+            columns[name] = _to_arrow(marginals[name], values[name])
+    table = pa.table(columns)
+    result = SyntheticResult(
+        seed=spec.seed,
+        spec=spec,
+        rows=spec.rows,
+        columns=table.column_names,
+        source_rows=source.num_rows,
+        edge_cases=[reports[i] for i in range(len(reports))],
+        findings=findings,
+    )
+    return table, result
+
+
+def _roles(source: pa.Table) -> tuple[list[str], list[str], list[str], list[Finding]]:
+    """(time, id and modelled columns, findings for the columns left out or renumbered)."""
+    named = list(zip(source.column_names, source.columns, strict=True))
+    temporal = [n for n, c in named if pa.types.is_temporal(c.type)]
+    ids = [n for n, c in named if _is_identifier(n, c)]
+    modelled = [n for n, c in named if n not in temporal and n not in ids and _modelable(c.type)]
     findings = [
         Finding(
             code="column_dropped",
@@ -138,9 +159,16 @@ def synthesize(source: pa.Table, spec: SyntheticSpec) -> tuple[pa.Table, Synthet
         )
         for n in ids
     ]
-    if not modelled:
-        raise InvalidInput("source", "no numeric, boolean or text column to synthesise")
-    copula = GaussianCopula.fit(source, modelled)
+    return temporal, ids, modelled, findings
+
+
+def _generate(
+    copula: GaussianCopula, spec: SyntheticSpec
+) -> tuple[dict[str, FloatArray], dict[int, EdgeCaseReport]]:
+    """The modelled columns' values with the edge cases applied, and each case's report.
+
+    Seed children: 0 the copula's uniforms, 1 the blanked cells, 2 + i the i-th edge case.
+    """
     seeds = np.random.SeedSequence(spec.seed).spawn(2 + len(spec.edge_cases))
     rng = np.random.default_rng(seeds[0])
     uniforms = copula.sample_uniform(spec.rows, rng)
@@ -165,26 +193,7 @@ def synthesize(source: pa.Table, spec: SyntheticSpec) -> tuple[pa.Table, Synthet
                 np.random.default_rng(seeds[2 + i]),
                 f"edge_cases[{i}]",
             )
-    columns: dict[str, pa.Array] = {}
-    for name in source.column_names:
-        if name in temporal:
-            columns[name] = _time_grid(source.column(name), spec.rows)
-        elif name in ids:
-            start = int(pc.max(source.column(name)).as_py()) + 1
-            columns[name] = pa.array(np.arange(start, start + spec.rows, dtype=np.int64))
-        elif name in marginals:
-            columns[name] = _to_arrow(marginals[name], values[name])
-    table = pa.table(columns)
-    result = SyntheticResult(
-        seed=spec.seed,
-        spec=spec,
-        rows=spec.rows,
-        columns=table.column_names,
-        source_rows=source.num_rows,
-        edge_cases=[reports[i] for i in range(len(reports))],
-        findings=findings,
-    )
-    return table, result
+    return values, reports
 
 
 def write_parquet(table: pa.Table, path: str | Path, result: SyntheticResult | None = None) -> None:

@@ -22,14 +22,12 @@ from typing import Any, Final
 from pydantic import ValidationError
 
 from twinloop.errors import CorruptDocument, InvalidInput, StoreError, StoreUnavailable
-from twinloop.store import (
+from twinloop.store.codec import (
     DEFAULT_MAX_HISTORY,
     DEFAULT_RETRIES,
     KEEP_TTL,
     TTL,
     Order,
-    Store,
-    StoredDocument,
     check_id,
     check_kind,
     check_ttl,
@@ -37,6 +35,7 @@ from twinloop.store import (
     decode_doc,
     encode_doc,
 )
+from twinloop.store.interface import Store, StoredDocument
 
 SCHEMA_VERSION: Final = 1
 _PAGE: Final = 256  # rows per query page: bounded memory, no transaction held between pages
