@@ -145,3 +145,16 @@ def test_docs_user_trainer_plugs_in_with_a_threshold(
     p, q = (load_predictor(m).predict(data.features) for m in (base, shifted))
     clear = np.abs(p - 0.6) > 1e-4
     assert np.array_equal((q >= 0.5)[clear], (p >= 0.6)[clear])
+
+
+def test_split_is_disjoint_stratified_and_seeded(data: TrainingData) -> None:
+    """Half the rows of each segment on each side, no row twice, the same halves for a seed."""
+    from twinloop.improve.data import split
+
+    a, b = split(data, 0.5, seed=9)
+    assert a.n + b.n == data.n
+    rows = {tuple(r) for r in a.features} & {tuple(r) for r in b.features}
+    assert not rows
+    for s in range(len(data.segment_names)):
+        assert abs((a.segment == s).sum() - (b.segment == s).sum()) <= 1
+    assert split(data, 0.5, seed=9)[0].fingerprint == a.fingerprint != b.fingerprint
