@@ -31,7 +31,7 @@ from twinloop.sim.environment import BusinessEnvironment
 from twinloop.sim.models import ModelSpec
 
 Flaw = Literal["segment", "threshold", "mixed", "null"]
-MIX: tuple[Flaw, ...] = ("segment",) * 8 + ("threshold",) * 6 + ("mixed",) * 4 + ("null",) * 6
+MIX: tuple[Flaw, ...] = ("segment",) * 8 + ("threshold",) * 6 + ("mixed",) * 4 + ("null",) * 12
 SAMPLE_ROWS = 6_000  # the labelled sample the loop gets (half fits the twin, half trains)
 CHAMPION_ROWS = 20_000  # rows the champion's (flawed) training process had
 PREVIOUS_ROWS = 3_000  # rows the model before it was trained on
