@@ -1,6 +1,6 @@
 """The retraining search on Ray Tune: one trial per recipe, ASHA spending Monte Carlo replicates.
 
-A trial validates its config into the core's ``RetrainSpec`` and ``Recipe``, trains the recipe
+A trial picks its recipe (by name) from the core's ``RetrainSpec``, trains it
 (``twinloop.improve.search.train_recipe``) and then reports its running paired gain against the
 champion after every batch of replicates, with a checkpoint of the gains so far. ASHA stops weak
 recipes after a batch or two; ``FailureConfig`` retries a trial whose worker died (from its
@@ -43,10 +43,14 @@ _STATE = "gains.json"
 SPEC_FILE = "twinloop-retrain-spec.json"
 
 
-def _trial(config: dict[str, Any], data: TrainingData) -> None:
-    """One recipe: train, then a head-to-head batch per iteration, reported with a checkpoint."""
-    spec = RetrainSpec.model_validate(config["spec"])
-    recipe = Recipe.model_validate(config["recipe"])
+def _trial(config: dict[str, Any], spec_json: str, data: TrainingData) -> None:
+    """One recipe: train, then a head-to-head batch per iteration, reported with a checkpoint.
+
+    The config holds only the recipe's name (so Tune's reporter shows it); the recipes are a
+    function of the spec, which travels through the object store with the data.
+    """
+    spec = RetrainSpec.model_validate_json(spec_json)
+    recipe = next(r for r in spec.recipes() if r.name == config["recipe"])
     model = train_recipe(spec, recipe, data)
     gains: list[float] = []
     checkpoint = tune.get_checkpoint()
@@ -69,8 +73,9 @@ def _trial(config: dict[str, Any], data: TrainingData) -> None:
             )
 
 
-def _trainable(data: TrainingData) -> Any:
-    return tune.with_resources(tune.with_parameters(_trial, data=data), {"cpu": 1})
+def _trainable(spec: RetrainSpec, data: TrainingData) -> Any:
+    trial = tune.with_parameters(_trial, spec_json=spec.model_dump_json(), data=data)
+    return tune.with_resources(trial, {"cpu": 1})
 
 
 def _scheduler(spec: RetrainSpec) -> ASHAScheduler:
@@ -86,9 +91,7 @@ def _collect(
     spec: RetrainSpec, results: tune.ResultGrid, data: TrainingData, start: float
 ) -> RetrainResult:
     """Trials in recipe order; errors named with their recipe; the best confirmed by the core."""
-    by_name: dict[str, Any] = {}
-    for r in results:
-        by_name[Recipe.model_validate(r.config["recipe"]).name] = r
+    by_name: dict[str, Any] = {r.config["recipe"]: r for r in results}
     trials = []
     for recipe in spec.recipes():
         r = by_name.get(recipe.name)
@@ -122,18 +125,15 @@ def search_retraining(
     """
     start = time.perf_counter()
     data = data if data is not None else spec.data.load(spec.environment)
-    recipes = [r.model_dump(mode="json") for r in spec.recipes()]
+    names = [r.name for r in spec.recipes()]
     with tempfile.TemporaryDirectory(prefix="twinloop-tune-") as tmp:
         folder = Path(storage_path or tmp) / EXPERIMENT
         folder.mkdir(parents=True, exist_ok=True)
         # The spec beside Tune's own state: restore needs it to rebuild the data before Tune runs.
         (folder / SPEC_FILE).write_text(spec.model_dump_json())
         tuner = tune.Tuner(
-            _trainable(data),
-            param_space={
-                "spec": spec.model_dump(mode="json"),
-                "recipe": tune.grid_search(recipes),
-            },
+            _trainable(spec, data),
+            param_space={"recipe": tune.grid_search(names)},
             tune_config=tune.TuneConfig(
                 metric="gain",
                 mode="max",
@@ -144,7 +144,6 @@ def search_retraining(
                 name=EXPERIMENT,
                 storage_path=str(storage_path or Path(tmp)),
                 failure_config=tune.FailureConfig(max_failures=1),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                 verbose=verbose,
             ),
         )
@@ -162,5 +161,5 @@ def restore_search(path: Path, data: TrainingData | None = None) -> RetrainResul
     spec_json = json.loads((Path(path) / SPEC_FILE).read_text())
     spec = RetrainSpec.model_validate(spec_json)
     data = data if data is not None else spec.data.load(spec.environment)
-    tuner = tune.Tuner.restore(str(path), trainable=_trainable(data), resume_errored=False)
+    tuner = tune.Tuner.restore(str(path), trainable=_trainable(spec, data), resume_errored=False)
     return _collect(spec, tuner.fit(), data, start)
