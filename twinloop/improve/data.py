@@ -9,6 +9,7 @@ before anything trains, and every error names the column (``data.label``, ``data
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -89,8 +90,6 @@ def split(data: TrainingData, fraction: float, seed: int) -> tuple[TrainingData,
 
 def fingerprint(features: NDArray[np.float64], label: NDArray[np.int64]) -> str:
     """A short content hash of the rows: the lineage's training-data fingerprint."""
-    import hashlib
-
     digest = hashlib.sha256(np.ascontiguousarray(features).tobytes())
     digest.update(np.ascontiguousarray(label).tobytes())
     return digest.hexdigest()[:16]

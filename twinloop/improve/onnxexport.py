@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
+import onnx
+from onnx import TensorProto, helper
 
 from twinloop.errors import InvalidInput
 
@@ -47,8 +49,6 @@ def _hgb_bool_fix() -> Iterator[None]:
 
 
 def _const(graph: Any, name: str, value: float | list[int]) -> None:
-    from onnx import TensorProto, helper
-
     if isinstance(value, list):
         graph.initializer.append(helper.make_tensor(name, TensorProto.INT64, [len(value)], value))
     else:
@@ -56,8 +56,6 @@ def _const(graph: Any, name: str, value: float | list[int]) -> None:
 
 
 def _set_output(graph: Any, name: str) -> None:
-    from onnx import TensorProto, helper
-
     while len(graph.output):
         graph.output.pop()
     graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, [None]))
@@ -68,7 +66,6 @@ def _score_tensor(graph: Any, prefix: str) -> str:
 
     The same choice as the twin's ``OnnxPredictor`` makes, so the shifted score is the score.
     """
-    from onnx import TensorProto, helper
 
     for out in reversed(graph.output):
         tensor = out.type.tensor_type
@@ -102,7 +99,6 @@ def _score_tensor(graph: Any, prefix: str) -> str:
 
 def _append_score(model: Any) -> Any:
     """Keep P(class 1) of the probabilities output as the one 1-D output ``score``."""
-    from onnx import helper
 
     graph = model.graph
     score = _score_tensor(graph, "tl")
@@ -116,8 +112,6 @@ def shift_threshold(artifact: bytes, threshold: float) -> bytes:
 
     ``score = sigmoid(logit(p) − logit(t))``: monotone and in (0, 1), so ranking is unchanged.
     """
-    import onnx
-    from onnx import helper
 
     if threshold == 0.5:
         return artifact

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -58,8 +59,6 @@ class Operational(BaseModel):
 
 def load_trainer(import_path: str) -> TrainerFn:
     """Import ``module:function``; InvalidInput("trainer") when it is not a callable there."""
-    import re
-
     if not isinstance(import_path, str) or not re.match(PATH_PATTERN, import_path):
         raise InvalidInput(
             "trainer", f"must look like 'package.module:function', got {import_path!r}"
