@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from twinloop.store_sqlite import SqliteStore
 
 from cluster.cli import main
 from twinloop.analysis.analyzer import FailureAnalysis, analyze_failure
@@ -24,6 +23,7 @@ from twinloop.sim.domains import environment
 from twinloop.sim.groundtruth import truth_tables
 from twinloop.sim.lifecycle import simulate
 from twinloop.sim.spec import SimulationSpec
+from twinloop.store import SqliteStore
 
 FAMILY = "lead-scoring"
 
