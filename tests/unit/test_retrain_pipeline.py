@@ -157,3 +157,21 @@ def test_job_spec_errors_name_the_key(tmp_path: Path, capsys: pytest.CaptureFixt
     spec.write_text('{"analysis": "a1"}')
     assert job(["--spec", str(spec)]) == 2
     assert "family: required" in capsys.readouterr().err
+
+
+def test_docs_example_prints_its_stored_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """docs/retraining.md: setup_family.py, then `twinloop retrain` with the user's trainer."""
+    import runpy
+
+    examples = Path(__file__).resolve().parents[2] / "docs" / "examples" / "retrain"
+    monkeypatch.setenv("TWINLOOP_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("TWINLOOP_REDIS_URL", raising=False)
+    monkeypatch.delenv("TWINLOOP_CONFIG", raising=False)
+    monkeypatch.syspath_prepend(str(examples))
+    runpy.run_path(str(examples / "setup_family.py"), run_name="__main__")
+    assert capsys.readouterr().out == (examples / "setup_family.out").read_text()
+    args = ["retrain", "--family", FAMILY, "--analysis", "lost-enterprise", "--samples", "6"]
+    assert main(args) == 0
+    assert capsys.readouterr().out == (examples / "retrain.out").read_text()
