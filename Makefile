@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	RAY_AUTH_MODE=disabled $(BIN)/twinloop demo --out twinloop-demo
+	$(BIN)/twinloop demo --out twinloop-demo
 
 test: $(STAMP)
 	$(BIN)/ruff check .
@@ -24,11 +24,10 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/ruff format --check .
 	$(BIN)/mypy twinloop
 
 bench: $(STAMP)
-	RAY_AUTH_MODE=disabled $(BIN)/python -m bench.simulator
+	$(BIN)/python -m bench.simulator
 
 clean:
 	rm -rf $(VENV) twinloop-demo .pytest_cache .mypy_cache .ruff_cache

@@ -29,7 +29,7 @@ def one_run(small: bool) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "twinloop-demo"
         cmd = [sys.executable, "-m", "cluster.cli", "demo", "--out", str(out), "--no-progress"]
-        env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_ADDRESS": "local"}
+        env = {**os.environ, "RAY_ADDRESS": "local"}
         start = time.perf_counter()
         proc = subprocess.run(
             cmd + (["--small"] if small else []), capture_output=True, text=True, env=env

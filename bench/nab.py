@@ -1,7 +1,7 @@
 """The Numenta Anomaly Benchmark (NAB v1.1) scorer: windows, scaled sigmoid, profiles, threshold.
 
 Written from the rule description in ``../shared/benchmarks/anomaly/README.md`` and checked
-against NAB's published per-file scores (``tests/unit/test_anomaly_nab.py``). Everything here is
+against NAB's published per-file scores (``bench/nab_conformance.py``). Everything here is
 counted in rows, never in wall-clock time, because NAB counts in rows.
 
 The corpus threshold search is exact and vectorised: the corpus raw score is a step function of
@@ -18,8 +18,9 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from twinloop.contract import FrozenModel
 from twinloop.errors import InvalidInput
 
 ProfileName = Literal["standard", "reward_low_FP_rate", "reward_low_FN_rate"]
@@ -30,10 +31,8 @@ FloatArray = npt.NDArray[np.float64]
 Window = tuple[int, int]  # (first row, last row), both inclusive
 
 
-class NabProfile(BaseModel):
+class NabProfile(FrozenModel):
     """One NAB application profile: the weights of a true positive, false positive, miss."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: ProfileName
     a_tp: float = Field(gt=0)
@@ -48,10 +47,8 @@ PROFILES: dict[ProfileName, NabProfile] = {
 }
 
 
-class NabFileScore(BaseModel):
+class NabFileScore(FrozenModel):
     """One file scored at one threshold: NAB's raw score and its diagnostic row counts."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     raw: float
     tp_rows: int = Field(ge=0)
@@ -62,10 +59,8 @@ class NabFileScore(BaseModel):
     n_windows: int = Field(ge=0)
 
 
-class NabThresholdResult(BaseModel):
+class NabThresholdResult(FrozenModel):
     """The corpus-optimal threshold for one profile and the scores it gives."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     profile: ProfileName
     threshold: float

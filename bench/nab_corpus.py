@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict
 
 from bench.nab import (
     PROFILE_NAMES,
@@ -26,6 +25,7 @@ from bench.nab import (
     optimize_threshold,
     score_file,
 )
+from twinloop.contract import FrozenModel
 from twinloop.errors import InvalidInput, NotFound
 from twinloop.replication.anomaly.series import Series, read_series_csv
 
@@ -39,10 +39,8 @@ class NabFile:
     windows: tuple[Window, ...]
 
 
-class NabCorpusResult(BaseModel):
+class NabCorpusResult(FrozenModel):
     """A detector scored on a corpus: per profile the optimal θ, and per file the raw scores."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     thresholds: dict[ProfileName, NabThresholdResult]
     per_file: dict[ProfileName, dict[str, NabFileScore]]

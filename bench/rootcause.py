@@ -25,6 +25,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from bench.data import announce
 from bench.rootcause_scoring import CaseScore, micro_f1, score_case
 from twinloop.analysis.localizer.leaves import LeafTable
 from twinloop.analysis.localizer.localize import localize
@@ -134,6 +135,7 @@ def main() -> None:
     parser.add_argument("--verbose", action="store_true", help="one line per case")
     parser.add_argument("--out", type=Path, default=None, help="write the Markdown report here")
     args = parser.parse_args()
+    announce(args.root, "--root")
     table = run(args.root, args.dataset, args.limit, args.verbose)
     print(table)
     if args.out is not None:

@@ -11,25 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pydantic import BaseModel, ConfigDict
-
+from twinloop.contract import FrozenModel
 from twinloop.errors import InvalidInput
 
 
-class CaseScore(BaseModel):
+class CaseScore(FrozenModel):
     """True positives, false positives and false negatives of one case."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     tp: int
     fp: int
     fn: int
 
 
-class GroupScore(BaseModel):
+class GroupScore(FrozenModel):
     """Micro-averaged precision, recall and F1 of a group of cases."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     n_cases: int
     tp: int

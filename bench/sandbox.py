@@ -1,7 +1,7 @@
 """Sandbox on Ray: Monte Carlo scaling, scheduling overhead, head-to-head throughput, and the
 time to a decision with and without common random numbers.
 
-    RAY_AUTH_MODE=disabled .venv/bin/python -m bench.sandbox [--quick]
+    .venv/bin/python -m bench.sandbox [--quick]
 
 1. Scaling: the same Monte Carlo test (replicates of ≥ 100 ms) serially in-process, then on a
    warm Ray actor pool of 1 and of 2 workers. Efficiency = T(1 worker) / (2 · T(2 workers));

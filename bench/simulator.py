@@ -19,6 +19,7 @@ import time
 
 import numpy as np
 
+from twinloop.contract import SECONDS_PER_DAY
 from twinloop.sim.domains import environment
 from twinloop.sim.lifecycle import simulate
 from twinloop.sim.spec import SimulationSpec
@@ -37,7 +38,7 @@ def vectorised_case(customers: int, days: int) -> dict[str, float]:
         "seconds": total,
         "customer_days": s.customer_days,
         "rate": s.customer_days / total,
-        "acceleration": days * 86_400.0 / total,
+        "acceleration": days * SECONDS_PER_DAY / total,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
     }
 
@@ -98,7 +99,7 @@ def simpy_case(customers: int, days: int) -> dict[str, float]:
         "seconds": total,
         "customer_days": totals["customer_days"],
         "rate": totals["customer_days"] / total,
-        "acceleration": days * 86_400.0 / total,
+        "acceleration": days * SECONDS_PER_DAY / total,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
     }
 

@@ -50,7 +50,7 @@ IN_REPLICA: dict[str, type[CapabilityService]] = {
 )
 @serve.ingress()
 class Ingress:
-    """FastAPI ingress; routes live in ``serve_apps.ingress.create_api``."""
+    """FastAPI ingress: ``create_api`` mounts the routers of ``serve_apps.routes``."""
 
     def __init__(self, config: AppConfig, **handles: DeploymentHandle[Any]) -> None:
         store = open_store(config.settings.redis_url, config.settings.data_dir)

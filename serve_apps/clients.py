@@ -2,8 +2,8 @@
 
 A handle reaches the capability deployment (which scales on its own); the in-process clients
 answer the ingress's bounded requests (``Edge.client_for``) and run the unit tests. All clients
-give the same contract — ``call`` with a deadline, ``fire`` and forget — and turn a
-returned :class:`~serve_apps.errors.Failure` back into the capability's exception.
+give the same contract — ``call`` with a deadline, ``fire`` and forget — and raise the
+capability's own exception (unwrapped from Ray's ``RayTaskError`` for a handle).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from starlette.concurrency import run_in_threadpool
 
-from serve_apps.errors import DeadlineExceeded, unwrap
+from serve_apps.errors import DeadlineExceeded, cause_of
 
 log = logging.getLogger("twinloop.serve")
 
@@ -41,13 +41,18 @@ class HandleClient:
             # Serve's proxy enforces the client's header too, from the moment it got the request;
             # answering a little earlier lets the ingress's JSON 504 win that race.
             budget = max(0.05, timeout * 0.95 - 0.05)
-            return unwrap(await asyncio.wait_for(_awaited(response), budget))
+            return await asyncio.wait_for(_awaited(response), budget)
         except TimeoutError:
             response.cancel()
             raise DeadlineExceeded(timeout) from None
         except asyncio.CancelledError:
             response.cancel()  # the proxy gave up (client gone or its timeout): stop the work
             raise
+        except Exception as exc:
+            cause = cause_of(exc)
+            if cause is exc:
+                raise
+            raise cause from exc  # the replica's exception as itself (it pickles, twinloop.errors)
 
     def fire(self, method: str, *args: Any) -> None:
         # Keep a reference until it ends; errors are logged, the run record carries the outcome.
@@ -67,7 +72,7 @@ class LocalClient:
     async def call(self, method: str, *args: Any, timeout: float) -> Any:
         fn = getattr(self.target, method)
         try:
-            return unwrap(await asyncio.wait_for(run_in_threadpool(fn, *args), timeout))
+            return await asyncio.wait_for(run_in_threadpool(fn, *args), timeout)
         except TimeoutError:
             raise DeadlineExceeded(timeout) from None
 
@@ -86,7 +91,7 @@ class InReplicaClient(LocalClient):
     """
 
     async def call(self, method: str, *args: Any, timeout: float) -> Any:
-        return unwrap(getattr(self.target, method)(*args))
+        return getattr(self.target, method)(*args)
 
 
 async def _awaited(response: Awaitable[Any]) -> Any:

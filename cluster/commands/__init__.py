@@ -15,6 +15,7 @@ COMMANDS: list[str] = [
     "anomalies",
     "rootcause",
     "analyze",
+    "offpolicy",
     "serve",
     "sandbox",
     "retrain",

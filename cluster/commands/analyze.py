@@ -21,6 +21,7 @@ from typing import Any
 
 from cluster.store_factory import open_store
 from twinloop.analysis.analyzer import FailureAnalysis, analyze_failure
+from twinloop.analysis.inputs import AbTestResult
 from twinloop.analysis.report_text import render
 from twinloop.config import load_settings
 from twinloop.errors import InvalidInput
@@ -86,15 +87,17 @@ def analyze_args(args: argparse.Namespace, path: Path | None = None) -> FailureA
     """Build the input from the file and flags, analyse it, keep it unless ``--no-store``."""
     source = path or args.result
     data, base_dir = load_input(source, args)
+    result = AbTestResult.from_friendly(data)  # the seed's JSON shapes, read as the HTTP API does
     settings = load_settings()
     if args.no_store:
-        return analyze_failure(data, settings=settings, base_dir=base_dir)
+        return analyze_failure(result, settings=settings, base_dir=base_dir)
     with open_store(settings.redis_url, settings.data_dir) as store:
-        return analyze_failure(data, settings=settings, store=store, base_dir=base_dir)
+        return analyze_failure(result, settings=settings, store=store, base_dir=base_dir)
 
 
 def load_input(path: Path, args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
-    """The A/B result as a dict (from JSON, or describing a per-unit file) and its folder."""
+    """The A/B result as a dict (the file's JSON as written, or describing a per-unit file,
+    with the flags applied) and its folder."""
     if not path.is_file():
         raise InvalidInput("result", f"no such file: {str(path)!r}")
     if path.suffix.lower() == ".json":
@@ -107,13 +110,13 @@ def load_input(path: Path, args: argparse.Namespace) -> tuple[dict[str, Any], Pa
         if not isinstance(data, dict):
             raise InvalidInput("result", f"{path} must hold a JSON object")
     elif any(s.lower() in TABLE_SUFFIXES for s in path.suffixes):
-        raw: dict[str, Any] = {"path": str(path.resolve()), "variantColumn": args.variant_column}
+        raw: dict[str, Any] = {"path": str(path.resolve()), "variant_column": args.variant_column}
         for flag, key in (("dimensions", "dimensions"), ("metrics", "metrics")):
             if getattr(args, flag):
                 raw[key] = _names(getattr(args, flag))
         if args.time_column:
-            raw["timeColumn"] = args.time_column
-        data = {"experimentId": _safe_id(path.name.split(".")[0]), "raw": raw}
+            raw["time_column"] = args.time_column
+        data = {"experiment_id": _safe_id(path.name.split(".")[0]), "raw": raw}
         if args.control:
             data["variants"] = [{"name": args.control, "control": True}]
     else:
@@ -126,13 +129,14 @@ def load_input(path: Path, args: argparse.Namespace) -> tuple[dict[str, Any], Pa
 def _apply_flags(data: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     out = dict(data)
     if args.experiment_id:
-        out["experimentId"] = args.experiment_id
-        out.pop("experiment_id", None)
+        out.pop("experimentId", None)
+        out["experiment_id"] = args.experiment_id
     for flag in ("winner", "loser", "environment"):
         if getattr(args, flag):
             out[flag] = getattr(args, flag)
     if args.primary:
-        out["primaryMetrics"] = _names(args.primary)
+        out.pop("primaryMetrics", None)
+        out["primary_metrics"] = _names(args.primary)
     if args.allocation:
         shares = _allocation(args.allocation)
         control = args.control
@@ -145,15 +149,18 @@ def _apply_flags(data: dict[str, Any], args: argparse.Namespace) -> dict[str, An
     business = {
         key: value
         for key, value in (
-            ("trafficPerDay", args.traffic_per_day),
-            ("valuePerConversion", args.value_per_conversion),
-            ("costPerCall", args.cost_per_call),
+            ("traffic_per_day", args.traffic_per_day),
+            ("value_per_conversion", args.value_per_conversion),
+            ("cost_per_call", args.cost_per_call),
         )
         if value is not None
     }
     if business:
-        current = out.pop("business", None) or out.pop("businessParameters", None) or {}
-        out["business"] = {**current, **business}
+        given = [
+            out.pop(k, None) for k in ("business", "businessParameters", "business_parameters")
+        ]
+        current = next((g for g in given if isinstance(g, dict)), {})
+        out["business"] = {**current, **business}  # the flags' keys come last: they win
     return out
 
 

@@ -6,21 +6,19 @@ import argparse
 import json
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
+from twinloop.contract import FrozenModel, invalid_input
 from twinloop.errors import InvalidInput
 from twinloop.replication.anomaly.detector import detect_anomalies
+from twinloop.replication.anomaly.library import keep_pattern, stored_patterns
 from twinloop.replication.anomaly.models import Anomaly, AnomalyPattern, AnomalySettings
 from twinloop.replication.anomaly.patterns import DEFAULT_PATTERNS, learn_pattern
 from twinloop.replication.anomaly.series import read_series_csv
 
-PATTERN_KIND = "anomaly_pattern"  # Store kind of the pattern library
 
-
-class AnomaliesReport(BaseModel):
+class AnomaliesReport(FrozenModel):
     """What ``--json`` prints: the series, the settings and every anomaly found."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     series: str
     value_column: str
@@ -70,9 +68,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def _read_patterns(path: Path) -> list[AnomalyPattern]:
     try:
         data = json.loads(path.read_text())
-        return TypeAdapter(list[AnomalyPattern]).validate_python(data)
-    except (json.JSONDecodeError, ValidationError) as exc:
+    except json.JSONDecodeError as exc:
         raise InvalidInput("patterns", f"{path} is not a JSON list of patterns: {exc}") from exc
+    try:
+        return TypeAdapter(list[AnomalyPattern]).validate_python(data)
+    except ValidationError as exc:
+        bad = invalid_input(exc, data, field="patterns")
+        raise InvalidInput(bad.field, f"{path}: {bad.message}") from exc
 
 
 def run(args: argparse.Namespace) -> int:
@@ -92,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
 
         config = load_settings()
         store = open_store(config.redis_url, config.data_dir)
-        patterns += store.query_models(PATTERN_KIND, AnomalyPattern, order="oldest")
+        patterns += stored_patterns(store)
     try:
         series = read_series_csv(args.series, args.value_column)
         result = detect_anomalies(series.timestamps, series.values, settings, patterns)
@@ -102,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
                 raise InvalidInput("learn", f"no anomaly in {args.series} to learn from")
             strongest = max(result.anomalies, key=lambda a: a.score)
             learned = learn_pattern(strongest, args.learn, f"learned from {args.series.name}")
-            store.put_model(PATTERN_KIND, _pattern_id(args.learn), learned)
+            keep_pattern(store, learned)
     finally:
         if store is not None:
             store.close()
@@ -117,14 +119,6 @@ def run(args: argparse.Namespace) -> int:
     )
     print(report.model_dump_json(indent=2) if args.json else render(report))
     return 0
-
-
-def _pattern_id(name: str) -> str:
-    """A store id from a pattern name: letters, digits, '.', '_' and '-' only."""
-    ident = "".join(c if c.isalnum() or c in "._-" else "-" for c in name.strip()).strip("-.")
-    if not ident:
-        raise InvalidInput("learn", f"{name!r} gives an empty pattern id")
-    return ident[:128]
 
 
 def render(report: AnomaliesReport) -> str:

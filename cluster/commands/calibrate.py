@@ -9,11 +9,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from twinloop.contract import invalid_input
 from twinloop.errors import InvalidInput
 from twinloop.replication.calibration.calibrate import calibrate, save_calibration
 from twinloop.replication.calibration.models import CalibrationResult, CalibrationSettings
 from twinloop.replication.history import read_history
-from twinloop.sim.environment import to_invalid_input
 
 
 def add_options(p: argparse.ArgumentParser) -> None:
@@ -79,7 +79,7 @@ def settings_from(args: argparse.Namespace) -> CalibrationSettings:
     try:
         return CalibrationSettings.model_validate(values)
     except ValidationError as exc:
-        raise to_invalid_input(exc) from exc
+        raise invalid_input(exc, values) from exc
 
 
 def run(args: argparse.Namespace) -> int:

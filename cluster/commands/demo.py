@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
     except StoreUnavailable as exc:
         raise InvalidInput("redis_url", f"the store is unavailable: {exc}") from exc
     with contextlib.closing(store):
-        address = args.ray_address or settings.ray_address
+        address = args.ray_address or settings.ray_address or None  # RAY_ADDRESS= means unset
         check_ray_address(address)
         started = time.perf_counter()
         result = _run_on_ray(args, address, started)

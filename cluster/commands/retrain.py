@@ -20,12 +20,12 @@ from cluster.store_factory import open_store
 from twinloop.analysis.analyzer import KIND as ANALYSES
 from twinloop.analysis.analyzer import FailureAnalysis
 from twinloop.config import load_settings
+from twinloop.contract import invalid_input
 from twinloop.errors import InvalidInput, NotFound
 from twinloop.improve.data import TrainingData
 from twinloop.improve.pipeline import RetrainRequest, RetrainRun, SearchFn, retrain
 from twinloop.improve.search import DataSource, RetrainResult, RetrainSpec
 from twinloop.registry.registry import Registry
-from twinloop.sim.environment import to_invalid_input
 from twinloop.store import Store
 
 
@@ -64,7 +64,7 @@ def request_from(args: argparse.Namespace) -> RetrainRequest:
             register_version=not args.no_register,
         )
     except ValidationError as exc:
-        raise to_invalid_input(exc) from exc
+        raise invalid_input(exc) from exc
 
 
 def load_analysis(ref: str, store: Store) -> FailureAnalysis:
@@ -74,7 +74,7 @@ def load_analysis(ref: str, store: Store) -> FailureAnalysis:
         try:
             return FailureAnalysis.model_validate_json(path.read_text(encoding="utf-8"))
         except ValidationError as exc:
-            raise to_invalid_input(exc, "analysis") from exc
+            raise invalid_input(exc, field="analysis") from exc
     found = store.find(ANALYSES, ref)
     if found is None:
         raise NotFound("analysis", ref)

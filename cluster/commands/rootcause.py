@@ -20,6 +20,7 @@ from twinloop.analysis.localizer.leaves import LeafTable
 from twinloop.analysis.localizer.localize import localize
 from twinloop.analysis.localizer.models import LocalizerSettings, RootCauseResult
 from twinloop.analysis.localizer.sources import read_leaf_table, read_rs_case
+from twinloop.contract import invalid_input
 from twinloop.errors import InvalidInput
 
 _DERIVED = ("numerator_actual", "numerator_expected", "denominator_actual", "denominator_expected")
@@ -145,17 +146,16 @@ def _print(result: RootCauseResult, source: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    options = {
+        "max_elements": args.max_elements,
+        "max_layer": args.max_layer,
+        "significance": args.significance,
+        "direction": args.direction,
+    }
     try:
-        settings = LocalizerSettings(
-            max_elements=args.max_elements,
-            max_layer=args.max_layer,
-            significance=args.significance,
-            direction=args.direction,
-        )
+        settings = LocalizerSettings.model_validate(options)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"])
-        raise InvalidInput(field, f"{first['msg']} (got {first.get('input')!r})") from exc
+        raise invalid_input(exc, options) from exc
     result = localize(_leaves(args), settings)
     if args.json:
         print(result.model_dump_json(indent=2))

@@ -4,6 +4,12 @@ The config file stays the one artifact: this command copies it with the host and
 (flags, else ``TWINLOOP_HTTP_HOST`` / ``TWINLOOP_HTTP_PORT``) and hands it to Ray's own
 ``serve run``, which starts a local Ray (or joins ``--address``) and deploys it. Ctrl-C stops it.
 ``--print-config`` shows the effective config without starting anything.
+
+Closed by default: Ray's token auth stays on (``RAY_AUTH_MODE=token`` unless the environment
+says otherwise; a local Ray writes ``~/.ray/auth_token``), because Ray's GCS and gRPC ports
+listen on every interface and the token is what closes them; the dashboard stays on loopback.
+A port someone already listens on is refused before Ray starts (Serve's proxy sets
+``SO_REUSEPORT``, so it would otherwise share the port with the other server).
 """
 
 from __future__ import annotations
@@ -15,11 +21,13 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from cluster.ports import busy_port_message
 from twinloop.config import load_settings
 from twinloop.errors import InvalidInput
 
@@ -95,18 +103,34 @@ def run(args: argparse.Namespace) -> int:
         # "local" unless told otherwise: a bare ray.init() would join whatever cluster the last
         # `ray start` on this machine recorded, which on a shared machine may be someone else's.
         address = args.address or load_settings().ray_address or "local"
+        if address == "local" and (busy := busy_port_message(host, port)) is not None:
+            raise InvalidInput("port", busy)
         command = [str(serve_cli), "run", str(path), "--address", address]
         if args.non_blocking:
             command.append("--non-blocking")
         print(f"twinloop serve: http://{host}:{port}/docs  (config {args.config})", file=sys.stderr)
         # The project root on sys.path of `serve run`, so serve_apps imports from a checkout too.
         env = {
-            **os.environ,
+            **_auth_env(os.environ, local=address == "local"),
             "PYTHONPATH": os.pathsep.join(
                 p for p in (str(DEFAULT_CONFIG.parents[1]), os.environ.get("PYTHONPATH")) if p
             ),
         }
         return _run_forwarding_signals(command, env)
+
+
+def _auth_env(environ: Mapping[str, str], *, local: bool) -> dict[str, str]:
+    """The environment with Ray's token auth on for a new local Ray, unless the user chose a
+    mode; joining a cluster, Ray itself uses a token when one exists (``~/.ray/auth_token``)."""
+    env = dict(environ)
+    mode = env.setdefault("RAY_AUTH_MODE", "token") if local else env.get("RAY_AUTH_MODE", "")
+    if mode.lower() == "disabled":
+        print(
+            f"twinloop serve: warning: RAY_AUTH_MODE={mode} leaves Ray's control plane (GCS, "
+            "Jobs API) open to anyone who reaches this host; unset it to keep token auth",
+            file=sys.stderr,
+        )
+    return env
 
 
 def _run_forwarding_signals(command: list[str], env: dict[str, str]) -> int:

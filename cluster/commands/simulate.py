@@ -9,9 +9,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from twinloop.contract import invalid_input
 from twinloop.errors import InvalidInput
 from twinloop.sim.domains import DOMAINS, environment
-from twinloop.sim.environment import to_invalid_input
 from twinloop.sim.kpis import SimulationResult, StepKpis
 from twinloop.sim.lifecycle import Simulation
 from twinloop.sim.models import ModelProfile, PredictorModel
@@ -45,7 +45,7 @@ def load_model(path: Path) -> ModelProfile | PredictorModel:
     try:
         return cls.model_validate(data)
     except ValidationError as exc:
-        raise to_invalid_input(exc, "model") from exc
+        raise invalid_input(exc, data, field="model") from exc
 
 
 def build_spec(args: argparse.Namespace) -> SimulationSpec:
@@ -59,7 +59,7 @@ def build_spec(args: argparse.Namespace) -> SimulationSpec:
         models = [load_model(args.model)] if args.model else [ModelProfile()]
         return SimulationSpec(environment=env, models=models, days=args.days, seed=args.seed)
     except ValidationError as exc:
-        raise to_invalid_input(exc) from exc
+        raise invalid_input(exc) from exc
 
 
 def _progress(total: int, enabled: bool):  # type: ignore[no-untyped-def]

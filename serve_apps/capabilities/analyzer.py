@@ -7,12 +7,14 @@ the document and keeps the earlier version as history); named failure patterns u
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pydantic import BaseModel
 
 from serve_apps.capabilities.base import CapabilityService
-from serve_apps.errors import returns_failures
-from serve_apps.runs import Operation
-from serve_apps.schemas import AnalyzeRequest, PatternList
+from serve_apps.runs import Progress
+from serve_apps.schemas.analyzer import AnalyzeRequest, PatternList
 from serve_apps.tables import table_from_json
 from twinloop.analysis.analyzer import KIND as ANALYSES
 from twinloop.analysis.analyzer import FailureAnalysis, analyze_failure
@@ -25,25 +27,18 @@ class AnalyzerService(CapabilityService):
 
     name = "analyzer"
 
-    def operations(self) -> Mapping[str, Operation]:
-        return {
-            "analyze_failure": lambda body, _progress: self._analyze(
-                AnalyzeRequest.model_validate(body)
-            )
-        }
+    def background(self) -> Mapping[str, Callable[[Any, Progress], BaseModel]]:
+        return {"analyze_failure": lambda request, _progress: self._analyze(request)}
 
-    @returns_failures
-    def analyze(self, request: AnalyzeRequest) -> FailureAnalysis:
+    def analyze_failure(self, request: AnalyzeRequest) -> FailureAnalysis:
         return self._analyze(request)
 
-    @returns_failures
     def get_analysis(self, experiment_id: str) -> FailureAnalysis:
         found = self.store.find(ANALYSES, experiment_id)
         if found is None:
             raise NotFound("analysis", experiment_id)
         return found.to_model(FailureAnalysis)
 
-    @returns_failures
     def patterns(self, limit: int) -> PatternList:
         patterns = self.store.query_models(PATTERNS, Pattern)
         patterns.sort(key=lambda p: (-p.count, p.code))
@@ -51,11 +46,10 @@ class AnalyzerService(CapabilityService):
         return PatternList(patterns=patterns[:limit], analyses=analyses)
 
     def _analyze(self, request: AnalyzeRequest) -> FailureAnalysis:
-        request.check(self.limits)
         table = None if request.rows is None else table_from_json(request.rows, self.limits, "rows")
         try:
             analysis = analyze_failure(
-                request.result_data(),
+                request.test_result,
                 store=self.store if request.store else None,
                 settings=self.config.settings,
                 raw_table=table,

@@ -1,4 +1,5 @@
-"""The metrics capability: what-if, correlations, anomalies and synthetic data over HTTP.
+"""The metrics capability: what-if, counterfactuals, correlations, anomalies and synthetic data
+over HTTP.
 
 Each operation takes the validated request body, converts its JSON tables with the size limits
 applied, and calls the pure core; results are the core's own result models.
@@ -7,22 +8,22 @@ applied, and calls the pure core; results are the core's own result models.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import ray
+from pydantic import BaseModel
 
-from cluster.commands.anomalies import PATTERN_KIND  # the pattern library's Store kind
 from serve_apps.capabilities.base import CapabilityService
-from serve_apps.errors import returns_failures
-from serve_apps.runs import Operation, Progress
-from serve_apps.schemas import (
+from serve_apps.runs import Progress
+from serve_apps.schemas.metrics import (
     AnomaliesRequest,
     AnomaliesResponse,
     CalibrateRequest,
     CalibrateResponse,
     CorrelationsRequest,
+    CounterfactualRequest,
     SyntheticRequest,
     SyntheticResponse,
     WhatIfRequest,
@@ -30,13 +31,14 @@ from serve_apps.schemas import (
 from serve_apps.tables import table_from_json, table_to_columns
 from twinloop.errors import InvalidInput
 from twinloop.replication.anomaly.detector import detect_anomalies
-from twinloop.replication.anomaly.models import AnomalyPattern
+from twinloop.replication.anomaly.library import keep_pattern, stored_patterns
 from twinloop.replication.anomaly.patterns import DEFAULT_PATTERNS, learn_pattern
 from twinloop.replication.calibration.calibrate import calibrate, save_calibration
 from twinloop.replication.correlation import CorrelationResult, correlate
 from twinloop.replication.history import history_from_table
 from twinloop.replication.synthetic.generate import SyntheticSpec, parse_edge_case, synthesize
 from twinloop.replication.whatif.analytic import WhatIfResult, run_what_if
+from twinloop.replication.whatif.counterfactual import CounterfactualResult, run_counterfactual
 
 
 class MetricsService(CapabilityService):
@@ -44,36 +46,28 @@ class MetricsService(CapabilityService):
 
     name = "metrics"
 
-    def operations(self) -> Mapping[str, Operation]:
+    def background(self) -> Mapping[str, Callable[[Any, Progress], BaseModel]]:
         return {
-            "what_if": lambda body, _progress: self._what_if(WhatIfRequest.model_validate(body)),
-            "correlations": lambda body, _progress: self._correlations(
-                CorrelationsRequest.model_validate(body)
-            ),
-            "synthetic": lambda body, progress: self._synthetic(
-                SyntheticRequest.model_validate(body), progress
-            ),
-            "anomalies": lambda body, _progress: self._anomalies(
-                AnomaliesRequest.model_validate(body)
-            ),
-            "calibrate": lambda body, progress: self._calibrate(
-                CalibrateRequest.model_validate(body), progress
-            ),
+            "what_if": lambda request, _progress: self._what_if(request),
+            "counterfactual": lambda request, _progress: self._counterfactual(request),
+            "correlations": lambda request, _progress: self._correlations(request),
+            "synthetic": self._synthetic,
+            "anomalies": lambda request, _progress: self._anomalies(request),
+            "calibrate": self._calibrate,
         }
 
-    @returns_failures
     def what_if(self, request: WhatIfRequest) -> WhatIfResult:
         return self._what_if(request)
 
-    @returns_failures
+    def counterfactual(self, request: CounterfactualRequest) -> CounterfactualResult:
+        return self._counterfactual(request)
+
     def correlations(self, request: CorrelationsRequest) -> CorrelationResult:
         return self._correlations(request)
 
-    @returns_failures
     def synthetic(self, request: SyntheticRequest) -> SyntheticResponse:
         return self._synthetic(request, lambda _p, _m: None)
 
-    @returns_failures
     def anomalies(self, request: AnomaliesRequest) -> AnomaliesResponse:
         return self._anomalies(request)
 
@@ -100,8 +94,14 @@ class MetricsService(CapabilityService):
         history = None
         if request.history is not None:
             table = table_from_json(request.history, self.limits, "history")
-            history = history_from_table(table, timestamp=request.timestamp)
+            # Cross-sectional rows (no timestamp column) fit a graph as well as a time series.
+            history = history_from_table(table, timestamp=request.timestamp, cross_sectional=True)
         return run_what_if(request.to_spec(), history)
+
+    def _counterfactual(self, request: CounterfactualRequest) -> CounterfactualResult:
+        table = table_from_json(request.history, self.limits, "history")
+        history = history_from_table(table, timestamp=request.timestamp, cross_sectional=True)
+        return run_counterfactual(request.to_spec(), history)
 
     def _correlations(self, request: CorrelationsRequest) -> CorrelationResult:
         table = table_from_json(request.history, self.limits, "history")
@@ -150,7 +150,7 @@ class MetricsService(CapabilityService):
             )
         patterns = [*DEFAULT_PATTERNS, *request.patterns]
         if request.use_stored_patterns:
-            patterns += self.store.query_models(PATTERN_KIND, AnomalyPattern, order="oldest")
+            patterns += stored_patterns(self.store)
         times = (
             history.time.astype("datetime64[s]")
             if history.time_kind == "datetime"
@@ -163,7 +163,7 @@ class MetricsService(CapabilityService):
                 raise InvalidInput("learn", "no anomaly in the series to learn a pattern from")
             strongest = max(result.anomalies, key=lambda a: a.score)
             learned = learn_pattern(strongest, request.learn, "learned through the HTTP API")
-            self.store.put_model(PATTERN_KIND, pattern_id(request.learn), learned)
+            keep_pattern(self.store, learned)
         return AnomaliesResponse(
             value_column=column,
             n_points=result.n_points,
@@ -173,11 +173,3 @@ class MetricsService(CapabilityService):
             scores=result.scores if request.include_scores else None,
             learned=learned,
         )
-
-
-def pattern_id(name: str) -> str:
-    """A store id from a pattern name: letters, digits, '.', '_' and '-' only."""
-    ident = "".join(c if c.isalnum() or c in "._-" else "-" for c in name.strip()).strip("-.")
-    if not ident:
-        raise InvalidInput("learn", f"{name!r} gives an empty pattern id")
-    return ident[:128]

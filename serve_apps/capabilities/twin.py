@@ -17,19 +17,20 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import ray
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from actors.sandbox_pool import RayExecutor
 from serve_apps.capabilities.base import CapabilityService
-from serve_apps.errors import returns_failures
 from serve_apps.limits import check_limit
-from serve_apps.runs import Deferred, Operation, Progress
-from serve_apps.schemas import (
-    AbTestRequest,
+from serve_apps.runs import Deferred, Progress
+from serve_apps.schemas.environments import (
     EnvironmentCreate,
     EnvironmentDetail,
     EnvironmentList,
     EnvironmentSummary,
+)
+from serve_apps.schemas.sandbox import (
+    AbTestRequest,
     GridRequest,
     HeadToHeadRequest,
     SandboxRequest,
@@ -47,13 +48,7 @@ from twinloop.sandbox.grid import run_grid
 from twinloop.sandbox.headtohead import run_head_to_head
 from twinloop.sandbox.montecarlo import run_test
 from twinloop.sandbox.results import AbTestResult, GridResult, HeadToHeadResult, SandboxTestResult
-from twinloop.sandbox.specs import (
-    AbTestSpec,
-    GridSpec,
-    HeadToHeadSpec,
-    SandboxTestSpec,
-    parse_sandbox_spec,
-)
+from twinloop.sandbox.specs import parse_sandbox_spec
 from twinloop.sim.domains import DOMAINS, environment, preset
 from twinloop.sim.environment import BusinessEnvironment, to_invalid_input
 from twinloop.sim.kpis import SimulationResult
@@ -62,11 +57,11 @@ from twinloop.store import StoredDocument
 
 SandboxKind = Literal["test", "compare", "grid", "ab_test"]
 SandboxResult = SandboxTestResult | HeadToHeadResult | GridResult | AbTestResult
-_SANDBOX: dict[str, tuple[type[SandboxRequest], type[Any], Callable[..., SandboxResult]]] = {
-    "test": (SandboxTestRequest, SandboxTestSpec, run_test),
-    "compare": (HeadToHeadRequest, HeadToHeadSpec, run_head_to_head),
-    "grid": (GridRequest, GridSpec, run_grid),
-    "ab_test": (AbTestRequest, AbTestSpec, run_ab_test),
+_SANDBOX: dict[str, Callable[..., SandboxResult]] = {
+    "test": run_test,
+    "compare": run_head_to_head,
+    "grid": run_grid,
+    "ab_test": run_ab_test,
 }
 
 
@@ -81,15 +76,27 @@ class TwinService(CapabilityService):
 
     name = "twin"
 
-    def operations(self) -> Mapping[str, Operation]:
-        ops: dict[str, Operation] = {
+    def background(self) -> Mapping[str, Callable[[Any, Progress], BaseModel]]:
+        ops: dict[str, Callable[[Any, Progress], BaseModel]] = {
             f"sandbox_{kind}": functools.partial(self._background_sandbox, kind)
             for kind in _SANDBOX
         }
         ops["what_if_sim"] = self._background_what_if_sim
         return ops
 
-    @returns_failures
+    # The inline operations, one method per operation name (serve_apps/routes/sandbox.py).
+    def sandbox_test(self, request: SandboxTestRequest) -> SandboxResult | Deferred:
+        return self.sandbox("test", request)
+
+    def sandbox_compare(self, request: HeadToHeadRequest) -> SandboxResult | Deferred:
+        return self.sandbox("compare", request)
+
+    def sandbox_grid(self, request: GridRequest) -> SandboxResult | Deferred:
+        return self.sandbox("grid", request)
+
+    def sandbox_ab_test(self, request: AbTestRequest) -> SandboxResult | Deferred:
+        return self.sandbox("ab_test", request)
+
     def sandbox(self, kind: SandboxKind, request: SandboxRequest) -> SandboxResult | Deferred:
         """Run a sandbox spec here, or say it is too big for a request."""
         spec = self._spec(kind, request)
@@ -102,10 +109,9 @@ class TwinService(CapabilityService):
         return self._run(kind, spec, SerialExecutor(), None)
 
     def _background_sandbox(
-        self, kind: str, body: dict[str, Any], progress: Progress
+        self, kind: str, request: SandboxRequest, progress: Progress
     ) -> SandboxResult:
-        request_type = _SANDBOX[kind][0]
-        spec = self._spec(kind, request_type.model_validate(body))
+        spec = self._spec(kind, request)
         with self._pool(f"http-{kind}") as executor:
             return self._run(
                 kind, spec, executor, lambda done, total: progress(done / max(total, 1), None)
@@ -132,7 +138,7 @@ class TwinService(CapabilityService):
     def _run(
         self, kind: str, spec: Any, executor: Any, progress: Callable[[int, int], None] | None
     ) -> SandboxResult:
-        run = _SANDBOX[kind][2]
+        run = _SANDBOX[kind]
         result = run(spec, settings=self.config.settings, executor=executor, progress=progress)
         info = result.execution
         self.telemetry.simulated(
@@ -140,7 +146,6 @@ class TwinService(CapabilityService):
         )
         return result
 
-    @returns_failures
     def what_if_sim(self, request: SimWhatIfRequest) -> SimWhatIfResult | Deferred:
         """Run a simulation what-if here, or say it is too big for a request."""
         spec, work = self._sim_spec(request)
@@ -151,8 +156,10 @@ class TwinService(CapabilityService):
             )
         return self._what_if_sim(spec, serial_evaluate)
 
-    def _background_what_if_sim(self, body: dict[str, Any], progress: Progress) -> SimWhatIfResult:
-        spec, _ = self._sim_spec(SimWhatIfRequest.model_validate(body))
+    def _background_what_if_sim(
+        self, request: SimWhatIfRequest, progress: Progress
+    ) -> SimWhatIfResult:
+        spec, _ = self._sim_spec(request)
         runs = 2 * spec.settings.replicates  # baseline and changed twin per replicate
         done = 0
 
@@ -193,7 +200,6 @@ class TwinService(CapabilityService):
         )
         return result
 
-    @returns_failures
     def list_environments(self, limit: int = 200) -> EnvironmentList:
         items = [self._preset_detail(d) for d in DOMAINS]
         summaries: list[EnvironmentSummary] = [
@@ -206,11 +212,9 @@ class TwinService(CapabilityService):
             )
         return EnvironmentList(environments=summaries)
 
-    @returns_failures
     def get_environment(self, environment_id: str) -> EnvironmentDetail:
         return self._detail(environment_id)
 
-    @returns_failures
     def create_environment(self, request: EnvironmentCreate) -> EnvironmentDetail:
         ident = request.id or f"env-{uuid.uuid4().hex[:12]}"
         if ident in DOMAINS:

@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.serve, pytest.mark.ray]
 TOKEN = "test-token-7f3a"
 MAX_ROWS = 2_000
 MAX_BODY = 256 * 1024
-EXAMPLES_PER_ROUTE = 8  # × 12 POST routes ≈ 100 fuzzed requests
+EXAMPLES_PER_ROUTE = 8  # × 13 POST routes ≈ 100 fuzzed requests
 SEED_WHAT_IF = {  # the seed's what-if body, with its "..." filled in
     "baseMetrics": {
         "accuracy": 0.78,
@@ -136,8 +136,10 @@ def test_healthz_reports_mounted_capabilities_and_deep_pings_them(api: Api) -> N
 
 
 def test_openapi_docs_are_served(api: Api) -> None:
-    """/docs is the Swagger page and /openapi.json lists the routes with camelCase fields."""
-    assert "swagger" in api.anonymous.get("/docs").text.lower()
+    """/docs is the Swagger page (assets served locally) and /openapi.json lists the routes."""
+    page = api.anonymous.get("/docs").text
+    assert "/docs/assets/swagger-ui-bundle.js" in page and "cdn." not in page
+    assert api.anonymous.get("/docs/assets/swagger-ui-bundle.js").status_code == 200
     spec = api.anonymous.get("/openapi.json").json()
     assert "/metrics/what-if" in spec["paths"]
     assert "baseMetrics" in spec["components"]["schemas"]["WhatIfRequest"]["properties"]
@@ -180,6 +182,56 @@ def test_what_if_wrong_type_is_422_naming_the_camel_case_field(api: Api) -> None
     """pydantic's errors are mapped to the field as the client spelled it."""
     body = {"baseMetrics": {"accuracy": "high"}, "changes": {"accuracy": 0.1}}
     _error(api.client.post("/metrics/what-if", json=body), 422, "baseMetrics.accuracy")
+
+
+def _units(rows: int = 1_500, seed: int = 4) -> dict[str, list[float]]:
+    """Cross-sectional rows (no timestamp) of T ~ N(100, 10²), L = 50 + 0.8 T + e_L,
+    R = 1000 - 3 L + 6 T + e_R, as columns."""
+    rng = np.random.default_rng(seed)
+    traffic = rng.normal(100.0, 10.0, rows)
+    latency = 50.0 + 0.8 * traffic + rng.normal(0.0, 5.0, rows)
+    revenue = 1_000.0 - 3.0 * latency + 6.0 * traffic + rng.normal(0.0, 20.0, rows)
+    return {"traffic": list(traffic), "latency": list(latency), "revenue": list(revenue)}
+
+
+COUNTERFACTUAL = {  # a busy, slow day: what would revenue have been at 200 ms?
+    "observed": {"traffic": 120.0, "latency": 170.0, "revenue": 1_200.0},
+    "setValues": {"latency": 200.0},
+    "graph": {"edges": ["traffic -> latency", "traffic -> revenue", "latency -> revenue"]},
+    "history": _units(),
+}
+
+
+def test_counterfactual_over_http_matches_the_exact_scm_answer(api: Api) -> None:
+    """Abduction keeps the day's noise: R' = 1200 - 3 · (200 - 170) = 1110, interval covering it;
+    the history has no timestamp column (cross-sectional rows)."""
+    response = api.client.post("/metrics/what-if/counterfactual", json=COUNTERFACTUAL)
+    assert response.status_code == 200, response.text
+    result = response.json()
+    revenue = next(m for m in result["metrics"] if m["metric"] == "revenue")
+    assert revenue["counterfactual"] == pytest.approx(1_110.0, abs=0.02 * 90)
+    assert revenue["counterfactual_low"] <= 1_110.0 <= revenue["counterfactual_high"]
+    # e_R = 1200 - (1000 - 510 + 720) = -10; the day is far out (e_L = +24 ms, 4.8 sd), so the
+    # fitted plane's error there is ~3 with 1,500 rows.
+    assert revenue["noise"] == pytest.approx(-10.0, abs=6.0)
+    assert "no_timestamp" in {f["code"] for f in result["findings"]}
+    background = api.client.post(
+        "/metrics/what-if/counterfactual",
+        json=COUNTERFACTUAL,
+        headers={"Prefer": "respond-async"},
+    )
+    assert background.status_code == 202
+    run = _poll(api, background.json()["location"])
+    assert run["result"] == result
+
+
+def test_counterfactual_refusals_name_the_field(api: Api) -> None:
+    """An unknown metric to set, and a missing history, are 422s naming the field."""
+    body = {**COUNTERFACTUAL, "setValues": {"latncy": 200.0}}
+    path = "/metrics/what-if/counterfactual"
+    _error(api.client.post(path, json=body), 422, "set_values.latncy")
+    missing = {k: v for k, v in COUNTERFACTUAL.items() if k != "history"}
+    _error(api.client.post(path, json=missing), 422, "history")
 
 
 def test_malformed_json_is_422_on_body(api: Api) -> None:
@@ -776,6 +828,7 @@ def test_fuzzed_bodies_from_the_openapi_schema_never_get_a_5xx(api: Api) -> None
     known = {
         "/metrics/what-if": SEED_WHAT_IF,
         "/metrics/what-if/simulate": SIM_WHAT_IF,
+        "/metrics/what-if/counterfactual": {**COUNTERFACTUAL, "history": _units(40)},
         "/metrics/anomalies": {"series": _series(80, 60)},
         "/sandbox/test": {**SMALL, "model": a},
         "/sandbox/compare": {**SMALL, "baseline": a, "challenger": b},

@@ -56,11 +56,11 @@ def test_bad_files_fail_with_one_line(tmp_path: Path, capsys) -> None:
     assert "is not a file" in capsys.readouterr().err
 
 
-def test_reader_takes_nab_files_as_they_are(shared_dir: Path) -> None:
+def test_reader_takes_nab_files_as_they_are(bench_data: Path) -> None:
     """NAB's timestamp,value files read with their row count, and a wrong column is named."""
-    path = shared_dir / "benchmarks/anomaly/data/realTraffic/speed_7578.csv"
+    path = bench_data / "anomaly/data/realTraffic/speed_irregular.csv"
     series = read_series_csv(path)
-    assert len(series) == 1127 and series.value_column == "value"
+    assert len(series) == 600 and series.value_column == "value"
     assert series.timestamps[0] == np.datetime64("2015-09-08T11:39:00")
     with pytest.raises(InvalidInput, match="value_column"):
         read_series_csv(path, value_column="speed")

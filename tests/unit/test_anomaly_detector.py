@@ -8,35 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# The planted series are the ones bench.anomaly_cv's conformance check uses to select defaults.
+from bench.anomaly_conformance import ONSET, START, STEP, N, seasonal_series
 from bench.nab import PROFILES, score_file
 from bench.nab_corpus import load_corpus
 from twinloop.errors import InvalidInput
 from twinloop.replication.anomaly.detector import AnomalyDetector, detect_anomalies
 from twinloop.replication.anomaly.models import AnomalyKind, AnomalySettings
 from twinloop.replication.anomaly.series import read_series_csv
-
-N, ONSET = 3456, 2600  # 12 days of 5-minute points; the anomaly starts on day 10
-STEP = np.timedelta64(300, "s")
-START = np.datetime64("2024-03-04T00:00:00")
-
-
-def seasonal_series(kind: str, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """A daily cycle (amplitude 10) plus unit Gaussian noise, with one planted anomaly."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(N)
-    x = 50 + 10 * np.sin(2 * np.pi * t / 288) + rng.normal(0, 1, N)
-    after = t >= ONSET
-    if kind == "spike":
-        x[ONSET] += 12
-    elif kind == "dip":
-        x[ONSET] -= 12
-    elif kind == "level_shift":
-        x[after] += 8
-    elif kind == "trend_change":
-        x[after] += 0.05 * (t[after] - ONSET)
-    elif kind == "variance_change":
-        x[after] += rng.normal(0, 3, int(after.sum()))
-    return START + t * STEP, x
+from twinloop.replication.anomaly.streaming import SortedWindow
 
 
 @pytest.mark.parametrize(
@@ -54,7 +34,8 @@ def test_planted_anomaly_is_found_near_onset_and_labelled(kind: AnomalyKind, wit
     assert first.index - ONSET <= within
     assert first.kind == kind
     # Nothing is reported between the end of the learning period and the onset.
-    assert not [a for a in result.anomalies if 750 <= a.index < ONSET]
+    learning = AnomalySettings().learning
+    assert not [a for a in result.anomalies if learning <= a.index < ONSET]
 
 
 def test_scores_are_causal() -> None:
@@ -126,9 +107,9 @@ def test_row_order_keeps_timestamps_that_step_back() -> None:
     assert result.n_points == N
 
 
-def test_real_series_window_is_hit(shared_dir: Path) -> None:
-    """On NAB's art_daily_jumpsup the labelled window is detected with no false positive."""
-    root = shared_dir / "benchmarks" / "anomaly"
+def test_labelled_window_is_hit(bench_data: Path) -> None:
+    """A NAB-layout daily series whose level jumps: the window is hit, no false positive."""
+    root = bench_data / "anomaly"
     (nab_file,) = load_corpus(root, ["artificialWithAnomaly/art_daily_jumpsup.csv"])
     series = read_series_csv(root / "data" / nab_file.key)
     settings = AnomalySettings()
@@ -145,5 +126,38 @@ def test_first_departure_from_a_flat_line_is_caught_at_once() -> None:
     values = np.r_[np.zeros(1200), np.full(800, 5.0)]
     result = detect_anomalies(timestamps, values)
     assert max(result.scores[:1200]) == 0.0
-    assert result.scores[1200] == pytest.approx(1.0, abs=1e-3)
+    # Novelty 1 (the whole range), ramped by 1200 / learning, and an extreme context surprise.
+    assert result.scores[1200] == pytest.approx(1.0, abs=0.02)
     assert [(a.index, a.kind) for a in result.anomalies] == [(1200, "level_shift")]
+
+
+def test_sorted_window_quantile_is_numpys_linear_quantile() -> None:
+    """The usual level's quantile over the last `capacity` values equals numpy.quantile."""
+    rng = np.random.default_rng(5)
+    values = rng.exponential(size=700)
+    window = SortedWindow(500)
+    for i, v in enumerate(values):
+        window.add(float(v))
+        if i >= 10:
+            kept = values[max(0, i - 499) : i + 1]
+            for q in (0.0, 0.25, 0.99, 0.995, 1.0):
+                assert window.quantile(q) == pytest.approx(np.quantile(kept, q), rel=1e-12)
+
+
+def test_the_usual_level_silences_a_series_that_is_always_a_little_new() -> None:
+    """Heavy-tailed noise sets small new records all the time; with the usual level (a high
+    quantile of recent evidence) subtracted, fewer of them score at all and the planted spike
+    keeps its score."""
+    timestamps, values = seasonal_series("spike")
+    rng = np.random.default_rng(9)
+    values = values + rng.standard_t(2, size=values.size)
+    values[ONSET] += 40
+    plain = detect_anomalies(timestamps, values, AnomalySettings(usual_quantile=None))
+    usual = detect_anomalies(timestamps, values, AnomalySettings(usual_quantile=0.99))
+    assert usual.scores[ONSET] == pytest.approx(plain.scores[ONSET], abs=0.01)
+    assert usual.scores[ONSET] > 0.9
+    scoring = [
+        sum(s > 0.1 for i, s in enumerate(r.scores) if i != ONSET and i >= 750)
+        for r in (plain, usual)
+    ]
+    assert scoring[1] < scoring[0] - 3, scoring

@@ -16,11 +16,18 @@ from pydantic import BaseModel
 
 from serve_apps.clients import InReplicaClient, LocalClient
 from serve_apps.config import app_config
-from serve_apps.errors import Failure, http_error, returns_failures, unwrap
+from serve_apps.errors import DeadlineExceeded, Unauthorized, http_error
 from serve_apps.ingress import Edge, create_api
 from serve_apps.limits import Limits, request_deadline
 from serve_apps.runs import LEASE_S, MAX_ATTEMPTS, RunBook, RunError, execute
-from twinloop.errors import ConfigError, InvalidInput, LimitExceeded, NotFound, VersionConflict
+from twinloop.errors import (
+    ConfigError,
+    InvalidInput,
+    LimitExceeded,
+    NotFound,
+    StoreUnavailable,
+    VersionConflict,
+)
 from twinloop.store import SqliteStore
 
 
@@ -125,18 +132,34 @@ def test_error_mapping_table() -> None:
     assert status == 500 and body.request_id == "req-1" and "REDIS" not in body.message
 
 
-def test_failures_cross_a_handle_as_data_and_come_back_as_the_same_error() -> None:
-    """Our exceptions do not pickle; a Failure does, and unwrap re-raises the original kind."""
+def test_errors_survive_pickling_as_themselves_and_keep_their_status() -> None:
+    """Ray ships exceptions by pickle: each comes back as its class, attributes and status."""
     import pickle
 
-    @returns_failures
-    def capability() -> int:
-        raise LimitExceeded("replicates", 20_000, 10_000)
-
-    failure = pickle.loads(pickle.dumps(capability()))
-    assert isinstance(failure, Failure)
+    errors = [
+        InvalidInput("changes.accuracy", "-300% is below -100%"),
+        LimitExceeded("replicates", 20_000, 10_000),
+        NotFound("environment", "env-1"),
+        VersionConflict("environments 'a': expected version 0"),
+        StoreUnavailable("redis at 127.0.0.1:6379 refused the connection"),
+        ConfigError("TWINLOOP_REDIS_URL is invalid"),
+        Unauthorized("authorization: the bearer token is not valid"),
+        DeadlineExceeded(5.0),
+    ]
+    for error in errors:
+        back = pickle.loads(pickle.dumps(error))
+        assert type(back) is type(error) and str(back) == str(error)
+        assert vars(back) == vars(error) and http_error(back) == http_error(error)
+    back = pickle.loads(pickle.dumps(errors[1]))
+    assert (back.field, back.value, back.limit, back.status, back.code) == (
+        "replicates",
+        20_000,
+        10_000,
+        413,
+        "limit_exceeded",
+    )
     with pytest.raises(LimitExceeded, match="replicates: 20000 exceeds the limit of 10000"):
-        unwrap(failure)
+        raise back
 
 
 class FakeMetrics:
@@ -267,7 +290,7 @@ def test_bounded_requests_are_answered_in_the_ingress_and_the_rest_by_the_deploy
 
 def test_an_inline_environment_above_max_customers_is_413_naming_it() -> None:
     """Without a ``customers`` override the inline environment's own size is the one checked."""
-    from serve_apps.schemas import SandboxTestRequest
+    from serve_apps.schemas.sandbox import SandboxTestRequest
     from twinloop.sim.domains import environment
 
     big = environment("sales").model_dump(mode="json") | {"initial_customers": 2_000}

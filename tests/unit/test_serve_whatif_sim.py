@@ -19,7 +19,7 @@ from serve_apps.config import app_config
 from serve_apps.ingress import Edge, create_api
 from serve_apps.limits import Limits
 from serve_apps.runs import Deferred, RunBook
-from serve_apps.schemas import SimWhatIfRequest, run_customer_days
+from serve_apps.schemas.sandbox import SimWhatIfRequest, run_customer_days
 from twinloop.errors import InvalidInput, LimitExceeded
 from twinloop.replication.whatif.simulated import SimWhatIfResult
 from twinloop.sim.domains import environment

@@ -5,8 +5,8 @@
 1. decides winner and loser with the statistics engine (:mod:`.decision`);
 2. names the failure types with their severity (:mod:`.failures`);
 3. finds root causes: segments from raw data or a breakdown (:mod:`.segments`), metric chains
-   (:mod:`.chains`) and data-quality causes (:mod:`.quality`), ranked together
-   (:mod:`.rootcauses`);
+   (:mod:`.chains`, their part of the loss from a fitted graph in :mod:`.attribution`) and
+   data-quality causes (:mod:`.quality`), ranked together (:mod:`.causes`);
 4. prices the loss (:mod:`.impact`) and writes ranked hypotheses with runnable sandbox plans
    (:mod:`.hypotheses`);
 5. matches the failure's signature against earlier analyses (:mod:`.patterns`).
@@ -25,8 +25,10 @@ from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from twinloop.analysis.armsums import breakdown_leaves, raw_leaves
+from twinloop.analysis.attribution import LossAttribution, attribute_loss
 from twinloop.analysis.causes import RootCause, rank_root_causes
 from twinloop.analysis.cells import CellSums, cell_sums, check_binary, is_binary
 from twinloop.analysis.cells import metric_spec as cell_metric_spec
@@ -50,29 +52,29 @@ from twinloop.analysis.patterns import (
     record,
     signature_tokens,
 )
-from twinloop.analysis.quality import QualityFinding, engine_findings, novelty
-from twinloop.analysis.rawinput import RawInput, raw_input, read_table
-from twinloop.analysis.segments import (
-    SegmentAnalysis,
-    analyse_segments,
-    breakdown_leaves,
-    raw_leaves,
+from twinloop.analysis.quality import (
+    QualityFinding,
+    engine_findings,
+    excluded_dimensions,
+    novelty,
 )
+from twinloop.analysis.rawinput import RawInput, raw_input, read_table
+from twinloop.analysis.segments import SegmentAnalysis, analyse_segments
 from twinloop.analysis.settings import AnalyzerSettings, SeverityLevel
 from twinloop.config import Settings, load_settings
+from twinloop.contract import FrozenModel
 from twinloop.errors import InvalidInput
 from twinloop.sim.domains import DOMAINS
-from twinloop.stats.inputs import MetricSpec, VariantSpec
+from twinloop.stats.arms import prepare_arms
+from twinloop.stats.inputs import CompareSpec, MetricSpec, VariantSpec
 from twinloop.store import Store
 
 KIND = "analyses"
 InputForm = Literal["point", "summary", "raw", "breakdown"]
 
 
-class FailureAnalysis(BaseModel):
+class FailureAnalysis(FrozenModel):
     """Why a model lost an A/B test: decision, failures, causes, patterns, impact, hypotheses."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     experiment_id: str
     input_form: InputForm = Field(description="the richest data form the analysis had")
@@ -80,6 +82,10 @@ class FailureAnalysis(BaseModel):
     failure_types: tuple[FailureType, ...]
     root_causes: tuple[RootCause, ...]
     chains: tuple[MetricChain, ...]
+    attribution: LossAttribution | None = Field(
+        default=None,
+        description="the key metric's change split over the chains' roots (per-unit data only)",
+    )
     segments: tuple[SegmentAnalysis, ...]
     data_quality: tuple[QualityFinding, ...]
     patterns: PatternReport
@@ -123,20 +129,25 @@ def analyze_failure(
         parse_ab_result(result, raw_given=raw_table is not None), raw_table, base_dir
     )
     parsed, meta = prepared.result, prepared.metrics
-    decision = decide(
-        prepared.variants,
-        prepared.specs,
-        config.statistics,
-        winner=parsed.winner,
-        loser=parsed.loser,
+    spec = CompareSpec(
+        variants=tuple(prepared.variants),
+        metrics=tuple(prepared.specs),
+        settings=config.statistics,
     )
+    arms = prepare_arms(spec, metric_path=lambda _, metric: f"metrics.{metric.name}")
+    decision = decide(arms, winner=parsed.winner, loser=parsed.loser)
     failures = failure_types(decision.comparisons, meta, config.failure_threshold)
     chains = metric_chains(failures, meta, decision.key_metric)
     segments = _segments(prepared, decision, failures, config)
     quality = engine_findings(decision, config)
+    if prepared.raw is not None:
+        quality += excluded_dimensions(prepared.raw.excluded_dims)
     if prepared.raw is not None and prepared.raw.time is not None:
         quality += novelty(prepared.raw.table, prepared.raw.time, decision, failures, config)
-    causes = rank_root_causes(segments, chains, quality, config.max_root_causes)
+    attribution = attribute_loss(
+        chains, decision, meta, prepared.raw.table if prepared.raw is not None else None
+    )
+    causes = rank_root_causes(segments, chains, quality, config.max_root_causes, attribution)
     impact = business_impact(
         decision, meta, parsed.business, config, estimated_traffic=_traffic(prepared.raw)
     )
@@ -153,6 +164,7 @@ def analyze_failure(
         failure_types=tuple(failures),
         root_causes=tuple(causes),
         chains=tuple(chains),
+        attribution=attribution,
         segments=tuple(segments),
         data_quality=tuple(quality),
         patterns=report,

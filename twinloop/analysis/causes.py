@@ -7,41 +7,42 @@ the loss it would explain); they are ranked by ``score = confidence × share``:
   the localizer named it): confidence = the localizer's best posterior; share = its largest
   excess share of a metric's loss (the part beyond the loser's common effect), in [0, 1];
 * a **metric chain**: confidence = the chain's (product of its nodes' probabilities); share =
-  1/k when it is one of k chains through the key metric's node, 0.25 when it does not reach
-  the key metric (a side story);
+  its root's Shapley contribution to the key metric's change through the graph fitted on the
+  units (:mod:`.attribution`), clipped to [0, 1]; without per-unit rows 1/k when it is one of k
+  chains through the key metric's node; 0.25 when it does not reach the key metric (a side
+  story);
 * a **data-quality cause** (SRM, a fading novelty effect): its own confidence and share (1 for
   SRM, which makes every effect suspect).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from twinloop.analysis.attribution import Contribution, LossAttribution
 from twinloop.analysis.chains import MetricChain
 from twinloop.analysis.quality import QualityFinding
 from twinloop.analysis.segments import SegmentAnalysis, SegmentFinding
+from twinloop.contract import FrozenModel
 
 CauseKind = Literal["segment", "metric_chain", "data_quality"]
 SIDE_CHAIN_SHARE = 0.25
 
 
-class SegmentCause(BaseModel):
+class SegmentCause(FrozenModel):
     """One combination of segment values and what the loser does there, metric by metric."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     element: dict[str, str]
     label: str
     findings: tuple[SegmentFinding, ...]
 
 
-class RootCause(BaseModel):
+class RootCause(FrozenModel):
     """One explanation of the loss with its evidence, confidence and share of the loss."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     rank: int
     id: str = Field(description="stable: 'segment:…', 'chain:…' or 'quality:…'")
@@ -54,6 +55,9 @@ class RootCause(BaseModel):
     segment: SegmentCause | None = None
     chain: MetricChain | None = None
     quality: QualityFinding | None = None
+    contribution: Contribution | None = Field(
+        default=None, description="a chain's part of the key metric's change (fitted graph)"
+    )
 
 
 def rank_root_causes(
@@ -61,9 +65,14 @@ def rank_root_causes(
     chains: Sequence[MetricChain],
     quality: Sequence[QualityFinding],
     limit: int,
+    attribution: LossAttribution | None = None,
 ) -> list[RootCause]:
     """Every candidate cause, best score first, at most ``limit``."""
-    causes = [*_segment_causes(segments), *_chain_causes(chains), *_quality_causes(quality)]
+    causes = [
+        *_segment_causes(segments),
+        *_chain_causes(chains, attribution),
+        *_quality_causes(quality),
+    ]
     order = {"data_quality": 0, "metric_chain": 1, "segment": 2}
     causes.sort(key=lambda c: (-c.score, -c.confidence, order[c.kind], c.id))
     return [c.model_copy(update={"rank": i + 1}) for i, c in enumerate(causes[:limit])]
@@ -106,16 +115,27 @@ def _segment_causes(segments: Sequence[SegmentAnalysis]) -> list[RootCause]:
     return causes
 
 
-def _chain_causes(chains: Sequence[MetricChain]) -> list[RootCause]:
+def _chain_causes(
+    chains: Sequence[MetricChain], attribution: LossAttribution | None
+) -> list[RootCause]:
     through_key = sum(c.reaches_key for c in chains)
+    parts = {
+        chain_id: part
+        for part in (attribution.contributions if attribution is not None else ())
+        for chain_id in part.chains
+    }
     causes = []
     for chain in chains:
+        chain_id = "chain:" + ">".join(chain.nodes)
+        part = parts.get(chain_id)
         share = 1.0 / through_key if chain.reaches_key else SIDE_CHAIN_SHARE
+        if part is not None:
+            share = min(max(part.share, 0.0), 1.0) if math.isfinite(part.share) else 0.0
         effects = ", ".join(f"{link.metric} {_signed(link.relative_loss)}" for link in chain.links)
         causes.append(
             RootCause(
                 rank=0,
-                id="chain:" + ">".join(chain.nodes),
+                id=chain_id,
                 kind="metric_chain",
                 title=f"{chain.label}: {effects}",
                 confidence=chain.confidence,
@@ -123,6 +143,7 @@ def _chain_causes(chains: Sequence[MetricChain]) -> list[RootCause]:
                 score=chain.confidence * share,
                 metrics=tuple(link.metric for link in chain.links),
                 chain=chain,
+                contribution=part,
             )
         )
     return causes

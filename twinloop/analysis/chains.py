@@ -20,10 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from twinloop.analysis.failures import FailureType
 from twinloop.analysis.inputs import MetricInput
+from twinloop.contract import FrozenModel
 
 EDGES: tuple[tuple[str, str], ...] = (
     ("latency", "satisfaction"),
@@ -36,10 +37,8 @@ UNTESTED_PROBABILITY = 0.5
 _CALL_WORDS = ("call", "request", "interaction", "query", "invocation")
 
 
-class ChainLink(BaseModel):
+class ChainLink(FrozenModel):
     """One node of a chain: the metric that stands for it and its observed effect."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     node: str
     metric: str
@@ -51,10 +50,8 @@ class ChainLink(BaseModel):
     )
 
 
-class MetricChain(BaseModel):
+class MetricChain(FrozenModel):
     """A path of failures through the metric graph, with its confidence."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     nodes: tuple[str, ...]
     label: str

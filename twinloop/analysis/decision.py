@@ -17,19 +17,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from twinloop.stats.compare import ComparisonResult, compare
-from twinloop.stats.inputs import CompareSettings, CompareSpec, MetricSpec, VariantSpec
+from twinloop.contract import FrozenModel
+from twinloop.stats.arms import PreparedArms
+from twinloop.stats.compare import ComparisonResult, compare_arms
 from twinloop.stats.results import MetricComparison, Note, SrmResult
 
 Status = Literal["significant", "mixed", "inconclusive", "not_tested"]
 
 
-class Decision(BaseModel):
+class Decision(FrozenModel):
     """Who won and lost, with the per-metric statistics of loser vs winner and data quality."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     winner: str
     loser: str
@@ -60,18 +59,14 @@ class Scored:
     effect: float
 
 
-def decide(
-    variants: Sequence[VariantSpec],
-    metrics: Sequence[MetricSpec],
-    settings: CompareSettings,
-    *,
-    winner: str | None = None,
-    loser: str | None = None,
-) -> Decision:
-    """Compare, pick winner and loser, and compare the loser with the winner directly."""
-    overall = compare(
-        CompareSpec(variants=tuple(variants), metrics=tuple(metrics), settings=settings)
-    )
+def decide(arms: PreparedArms, *, winner: str | None = None, loser: str | None = None) -> Decision:
+    """Compare, pick winner and loser, and compare the loser with the winner directly.
+
+    ``arms`` were checked and converted once (:func:`~twinloop.stats.arms.prepare_arms`); both
+    comparisons reuse them.
+    """
+    overall = compare_arms(arms)
+    metrics = arms.spec.metrics
     deciding = [m.name for m in metrics if m.role == "primary"] or [m.name for m in metrics]
     scores = _scores(overall, deciding)
     by_data = sorted(scores, key=lambda s: (s.wins, s.effect), reverse=True)
@@ -79,7 +74,7 @@ def decide(
     stated = winner is not None or loser is not None
     chosen_winner = winner or (data_winner if data_winner != loser else by_data[1].name)
     chosen_loser = loser or (data_loser if data_loser != chosen_winner else by_data[-2].name)
-    pair = _pair(overall, variants, metrics, settings, chosen_winner, chosen_loser)
+    pair = _pair(overall, arms, chosen_winner, chosen_loser)
     comparisons = tuple(c for c in pair.comparisons if c.metric in deciding)
     status = _status(comparisons)
     agrees = None
@@ -129,26 +124,12 @@ def signed_effect(comparison: MetricComparison) -> float:
 
 
 def _pair(
-    overall: ComparisonResult,
-    variants: Sequence[VariantSpec],
-    metrics: Sequence[MetricSpec],
-    settings: CompareSettings,
-    winner: str,
-    loser: str,
+    overall: ComparisonResult, arms: PreparedArms, winner: str, loser: str
 ) -> ComparisonResult:
     """Loser vs winner; reuses the first comparison when it already is exactly that."""
     if overall.control == winner and overall.treatments == (loser,):
         return overall
-    by_name = {v.name: v for v in variants}
-    pair_variants = (
-        by_name[winner].model_copy(update={"control": True}),
-        by_name[loser].model_copy(update={"control": False}),
-    )
-    pair_metrics = tuple(
-        m.model_copy(update={"variants": {winner: m.variants[winner], loser: m.variants[loser]}})
-        for m in metrics
-    )
-    return compare(CompareSpec(variants=pair_variants, metrics=pair_metrics, settings=settings))
+    return compare_arms(arms.pair(winner, loser))
 
 
 def _status(comparisons: Sequence[MetricComparison]) -> Status:

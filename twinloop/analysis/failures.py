@@ -14,19 +14,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from twinloop.analysis.inputs import MetricInput, MetricKind
 from twinloop.analysis.settings import SeverityLevel, severity_of_loss
+from twinloop.contract import FrozenModel
 from twinloop.stats.results import Direction, Interval, MetricComparison, Role
 
 Evidence = Literal["confirmed", "unconfirmed", "untested"]
 
 
-class FailureType(BaseModel):
+class FailureType(FrozenModel):
     """One metric the loser failed on: how much, how sure, how severe."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     type: MetricKind = Field(description="accuracy, latency, cost, satisfaction, conversion, …")
     metric: str

@@ -23,7 +23,7 @@ import functools
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from twinloop.analysis.causes import RootCause
 from twinloop.analysis.chains import node_of
@@ -32,6 +32,7 @@ from twinloop.analysis.impact import BusinessImpact
 from twinloop.analysis.inputs import AbTestResult, MetricInput
 from twinloop.analysis.profiles import P95_OVER_P50, Profiles, accuracy_value, twin_profiles
 from twinloop.analysis.settings import AnalyzerSettings
+from twinloop.contract import FrozenModel
 from twinloop.sandbox.indicators import REPLICATE_KPIS
 from twinloop.sandbox.specs import HeadToHeadSpec
 from twinloop.sim.domains import environment as preset_environment
@@ -49,20 +50,16 @@ _KPI_OF_NODE = {
 }
 
 
-class ValidationPlan(BaseModel):
+class ValidationPlan(FrozenModel):
     """A runnable sandbox head-to-head and what result would confirm the hypothesis."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     spec: HeadToHeadSpec
     confirm_if: str
     notes: tuple[str, ...] = ()
 
 
-class Hypothesis(BaseModel):
+class Hypothesis(FrozenModel):
     """One thing to try, why, what it should win, and how to check it in the twin."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     rank: int
     title: str

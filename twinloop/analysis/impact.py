@@ -24,7 +24,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from twinloop.analysis.chains import node_of
 from twinloop.analysis.decision import Decision
@@ -36,16 +36,15 @@ from twinloop.analysis.settings import (
     severity_of_loss,
     severity_of_money,
 )
+from twinloop.contract import FrozenModel
 from twinloop.stats.results import Interval, MetricComparison
 
 Basis = Literal["revenue", "conversion_value", "cost", "calls_cost"]
 TrafficSource = Literal["input", "estimated", "none"]
 
 
-class ImpactComponent(BaseModel):
+class ImpactComponent(FrozenModel):
     """One priced metric: money lost per unit and per day, with its interval."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     metric: str
     basis: Basis
@@ -54,10 +53,8 @@ class ImpactComponent(BaseModel):
     per_day: float | None
 
 
-class BusinessImpact(BaseModel):
+class BusinessImpact(FrozenModel):
     """Money lost per day and per month with intervals, and the severity of the failure."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     currency: str
     traffic_per_day: float | None

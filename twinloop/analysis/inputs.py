@@ -1,6 +1,7 @@
 """The Failure Analyzer's input: an A/B test result in any form a user has (``AbTestResult``).
 
-The seed's camelCase JSON is accepted as is::
+The model's fields are snake_case; the seed's camelCase JSON is read by the explicit constructor
+:meth:`AbTestResult.from_friendly` (the HTTP edge and the CLI call it)::
 
     {"experimentId": "exp-123", "winner": "model-v2", "loser": "model-v3",
      "metrics": {"accuracy": {"winner": 0.92, "loser": 0.78, "percentChange": -15.2}}}
@@ -9,31 +10,25 @@ and so are richer forms: variants with their planned allocation and which one is
 metrics with a kind, a direction and a role and per-variant data in any form the statistics
 engine takes (point, binomial, continuous, sums, ratio, covariate, raw values — the ``form`` key
 may be left out when the keys make it plain), business parameters, a segment breakdown, or a raw
-per-unit file. :func:`parse_ab_result` normalises, validates and checks the numbers, raising
-:class:`InvalidInput` with the dotted field (``metrics.conversion.variants.B.successes``).
+per-unit file. ``from_friendly`` normalises (``normalise.py``), validates and checks the
+structure; the numbers are checked where each variant's data is converted, once, into the
+statistics engine's arms (:func:`twinloop.stats.arms.prepare_arms`). Both raise
+:class:`InvalidInput` with the dotted field as the user spelled it
+(``metrics.conversion.variants.B.successes``).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, get_args
+from typing import Any, Literal, Self, get_args
 
-from pydantic import (
-    AliasChoices,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
-from pydantic.alias_generators import to_camel
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from twinloop.analysis.normalise import dotted, message_of, normalise
+from twinloop.analysis.normalise import normalise, respell
+from twinloop.contract import ID_PATTERN, FrozenModel, invalid_input
 from twinloop.errors import InvalidInput
 from twinloop.sim.models import ModelProfile
+from twinloop.stats.arms import check_names
 from twinloop.stats.inputs import FormData, MetricType, to_stats
 from twinloop.stats.results import Direction, Role
 
@@ -41,7 +36,6 @@ MetricKind = Literal[
     "accuracy", "latency", "cost", "satisfaction", "conversion", "revenue", "custom"
 ]
 METRIC_KINDS: tuple[str, ...] = get_args(MetricKind)
-ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # the Store's id rule
 
 # Name fragments that reveal a metric's kind, checked in this order ("cost_per_conversion" is a
 # cost, "revenue_per_conversion" a revenue).
@@ -83,10 +77,8 @@ def infer_role(kind: str) -> Role:
     return _ROLE_OF_KIND.get(kind, "secondary")
 
 
-class _Input(BaseModel):
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True
-    )
+class _Input(FrozenModel):
+    """Base of the analyzer's input models: frozen, unknown keys refused, snake_case."""
 
 
 class VariantInfo(_Input):
@@ -97,7 +89,6 @@ class VariantInfo(_Input):
     allocation: float | None = Field(
         default=None,
         gt=0.0,
-        validation_alias=AliasChoices("allocation", "plannedAllocation", "planned_allocation"),
         description="planned share of units (weights are normalised); None = equal split",
     )
     units: int | None = Field(default=None, ge=0, description="units assigned (SRM check)")
@@ -183,16 +174,9 @@ class AbTestResult(_Input):
     winner: str | None = None
     loser: str | None = None
     metrics: tuple[MetricInput, ...] = ()
-    business: BusinessParameters | None = Field(
-        default=None,
-        validation_alias=AliasChoices("business", "businessParameters", "business_parameters"),
-    )
-    segments: tuple[SegmentRow, ...] = Field(
-        default=(), validation_alias=AliasChoices("segments", "segmentBreakdown")
-    )
-    raw: RawSource | None = Field(
-        default=None, validation_alias=AliasChoices("raw", "rawData", "raw_data")
-    )
+    business: BusinessParameters | None = None
+    segments: tuple[SegmentRow, ...] = ()
+    raw: RawSource | None = None
     primary_metrics: tuple[str, ...] = Field(
         default=(), description="names of the deciding metrics; others become non-primary"
     )
@@ -203,12 +187,28 @@ class AbTestResult(_Input):
         default=None, description="sandbox preset for validation plans; None = the settings'"
     )
 
-    @model_validator(mode="before")
     @classmethod
-    def _seed_form(cls, data: Any, info: ValidationInfo) -> Any:
-        if info.context and info.context.get("normalised"):
-            return data  # parse_ab_result did it already
-        return normalise(data) if isinstance(data, Mapping) else data
+    def from_friendly(cls, data: Mapping[str, Any], *, raw_given: bool = False) -> Self:
+        """Read the seed's and other friendly JSON shapes (module docstring) and check every
+        number; InvalidInput names the first bad field as the user spelled it.
+
+        ``raw_given`` says per-unit rows come separately (in memory), not through ``raw.path``.
+        """
+        if not isinstance(data, Mapping):
+            raise InvalidInput("result", f"must be a JSON object, got {type(data).__name__}")
+        normalised, spellings = normalise(data)
+        try:
+            result = cls.model_validate(normalised)
+        except ValidationError as exc:
+            error = invalid_input(
+                exc, normalised, named={"metrics"}, messages=_FORM_ERRORS, root="result"
+            )
+            raise InvalidInput(respell(error.field, spellings), error.message) from None
+        try:
+            check_result(result, raw_given=raw_given)
+        except InvalidInput as exc:
+            raise InvalidInput(respell(exc.field, spellings), exc.message) from None
+        return result
 
     @field_validator("experiment_id")
     @classmethod
@@ -232,41 +232,35 @@ class AbTestResult(_Input):
         return next((m for m in self.metrics if m.name == name), None)
 
 
+_FORM_ERRORS = {  # the variant-data union stands for the data form
+    "union_tag_invalid": "unknown data form {tag!r}",
+    "union_tag_not_found": (
+        "cannot tell the data form from its keys; give 'form' (binomial, continuous, …)"
+    ),
+}
+
+
 def parse_ab_result(
     data: AbTestResult | Mapping[str, Any], *, raw_given: bool = False
 ) -> AbTestResult:
-    """Validate an A/B result and check every number; InvalidInput names the first bad field.
+    """A checked A/B result: a model is checked as is, anything else read by
+    :meth:`AbTestResult.from_friendly`.
 
     ``raw_given`` says per-unit rows come separately (in memory), not through ``raw.path``.
     """
-    if isinstance(data, AbTestResult):
-        result = data
-    else:
-        if not isinstance(data, Mapping):
-            raise InvalidInput("result", f"must be a JSON object, got {type(data).__name__}")
-        normalised = normalise(data)
-        names = [m.get("name") for m in normalised.get("metrics", ()) if isinstance(m, Mapping)]
-        try:
-            result = AbTestResult.model_validate(normalised, context={"normalised": True})
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            raise InvalidInput(dotted(error["loc"], names), message_of(error)) from None
-    check_result(result, raw_given=raw_given)
-    return result
+    if not isinstance(data, AbTestResult):
+        return AbTestResult.from_friendly(data, raw_given=raw_given)
+    check_result(data, raw_given=raw_given)
+    return data
 
 
 def check_result(result: AbTestResult, *, raw_given: bool = False) -> None:
     """Cross-field and numeric checks pydantic cannot make (InvalidInput naming the field)."""
     given = result.variant_names
-    for index, name in enumerate(given):
-        if given.index(name) != index:
-            raise InvalidInput(f"variants[{index}].name", f"duplicate variant {name!r}")
     has_raw = raw_given or result.raw is not None
     # With raw data only, the data name the variants (given ones are checked against them).
     names = [] if has_raw and not any(m.variants for m in result.metrics) else given
-    controls = [v.name for v in result.variants if v.control]
-    if len(controls) > 1 or (names and len(controls) != 1):
-        raise InvalidInput("variants", f"exactly one variant must be the control, got {controls}")
+    check_names(result.variants, control_required=bool(names))
     for field in ("winner", "loser"):
         value = getattr(result, field)
         if value is not None and names and value not in names:
@@ -282,26 +276,26 @@ def check_result(result: AbTestResult, *, raw_given: bool = False) -> None:
             if not has_raw:
                 raise InvalidInput(f"metrics.{metric.name}.variants", "no data and no raw data")
             continue
-        _check_variant_data(f"metrics.{metric.name}.variants", metric.variants, names, metric)
+        # Converted once, when the analyzer prepares the arms (twinloop.stats.arms).
+        _check_variant_data(f"metrics.{metric.name}.variants", metric.variants, names)
     if not result.metrics and not has_raw:
         raise InvalidInput("metrics", "no metrics and no raw data: nothing to analyse")
     for index, row in enumerate(result.segments):
         row_metric = result.metric(row.metric)
         if row_metric is None:
             raise InvalidInput(f"segments[{index}].metric", f"unknown metric {row.metric!r}")
-        _check_variant_data(f"segments[{index}].variants", row.variants, names, row_metric)
+        path = f"segments[{index}].variants"
+        _check_variant_data(path, row.variants, names)
+        for variant, value in row.variants.items():
+            to_stats(value, row_metric.metric_type, f"{path}.{variant}")
     for name in result.models:
         if names and name not in names:
             raise InvalidInput(f"models.{name}", f"not a variant; variants are {names}")
 
 
-def _check_variant_data(
-    path: str, data: Mapping[str, Any], names: Sequence[str], metric: MetricInput
-) -> None:
+def _check_variant_data(path: str, data: Mapping[str, Any], names: Sequence[str]) -> None:
     if names and set(data) != set(names):
         raise InvalidInput(path, f"has variants {sorted(data)}, the experiment has {sorted(names)}")
     for variant, value in data.items():
-        where = f"{path}.{variant}"
         if getattr(value, "form", None) == "raw" and not value.values:
-            raise InvalidInput(f"{where}.values", "is empty: no units")
-        to_stats(value, metric.metric_type, where)
+            raise InvalidInput(f"{path}.{variant}.values", "is empty: no units")

@@ -3,9 +3,12 @@
 Accepted shapes: the seed's point form (``{"winner": 0.92, "loser": 0.78, "percentChange":
 -15.2}`` per metric, with top-level ``winner``/``loser`` names), metrics and variants as objects
 keyed by name, variant data without ``form`` (inferred from its keys) or as a bare number,
-camelCase keys inside the data (``sumSq``), and the seed's HTTP body ``{"experimentId",
-"testResult": {...}}``. When no variant is flagged as control, the stated winner, a variant
-named control/baseline/champion/A, or else the first one is.
+camelCase field names at every level (``experimentId``, ``sumSq``) and the seed's synonyms
+(``plannedAllocation``, ``businessParameters``, ``segmentBreakdown``, ``rawData``). Names a user
+chose (metrics, variants, segment dimensions) are kept as given. When no variant is flagged as
+control, the stated winner, a variant named control/baseline/champion/A, or else the first one
+is. :func:`normalise` also returns how each renamed field was spelled, so an error names the
+field as the user wrote it (:func:`respell`).
 """
 
 from __future__ import annotations
@@ -28,14 +31,34 @@ _FORM_KEYS: tuple[tuple[str, frozenset[str]], ...] = (
     ("sums", frozenset({"sum"})),
 )
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+# The seed's synonyms of a field, after snake-casing: (level, name) → the model's field name.
+_SYNONYMS = {
+    ("result", "business_parameters"): "business",
+    ("result", "segment_breakdown"): "segments",
+    ("result", "raw_data"): "raw",
+    ("variant", "planned_allocation"): "allocation",
+}
+# How a renamed field was spelled: (canonical dotted path of its object, field name) → as sent.
+Spellings = dict[tuple[str, str], str]
 
 
-def normalise(data: Mapping[str, Any]) -> dict[str, Any]:
-    """Turn the seed's and other friendly shapes into the canonical field layout."""
-    out = dict(data)
-    wrapped = out.pop("testResult", None)  # the seed's HTTP body: {"experimentId", "testResult"}
-    if isinstance(wrapped, Mapping):
-        out = {**dict(wrapped), **out}
+def _snake(body: Mapping[str, Any], level: str, where: str, spellings: Spellings) -> dict[str, Any]:
+    """A model's field names in snake_case (and the seed's synonyms resolved), values kept."""
+    out: dict[str, Any] = {}
+    for key, value in body.items():
+        name = _CAMEL.sub("_", key).lower() if isinstance(key, str) else key
+        name = _SYNONYMS.get((level, name), name)
+        if name != key:
+            spellings[(where, name)] = key
+        out[name] = value
+    return out
+
+
+def normalise(data: Mapping[str, Any]) -> tuple[dict[str, Any], Spellings]:
+    """Turn the seed's and other friendly shapes into the canonical field layout; also return
+    the spelling of every field renamed on the way (see :func:`respell`)."""
+    spellings: Spellings = {}
+    out = _snake(data, "result", "", spellings)
     winner, loser = out.get("winner"), out.get("loser")
     metrics = out.get("metrics", ())
     if isinstance(metrics, Mapping):
@@ -45,12 +68,17 @@ def normalise(data: Mapping[str, Any]) -> dict[str, Any]:
         metrics = [{"name": name, **body} for name, body in metrics.items()]
     if isinstance(metrics, list | tuple):
         out["metrics"] = [
-            _metric(m, winner, loser) if isinstance(m, Mapping) else m for m in metrics
+            _metric(m, winner, loser, spellings) if isinstance(m, Mapping) else m for m in metrics
         ]
     variants = out.get("variants")
     if isinstance(variants, Mapping):  # {"A": {"control": true}, …}
         variants = [
             {"name": k, **(v if isinstance(v, Mapping) else {})} for k, v in variants.items()
+        ]
+    if isinstance(variants, list | tuple):
+        variants = [
+            _snake(v, "variant", f"variants[{i}]", spellings) if isinstance(v, Mapping) else v
+            for i, v in enumerate(variants)
         ]
     if not variants:
         names = _names_from_metrics(out.get("metrics"), winner, loser)
@@ -67,15 +95,39 @@ def normalise(data: Mapping[str, Any]) -> dict[str, Any]:
                 variant["control"] = variant.get("name") == chosen
     if variants:
         out["variants"] = variants
-    segments = out.get("segments", out.get("segmentBreakdown"))
+    segments = out.get("segments")
     if isinstance(segments, list | tuple):
-        key = "segments" if "segments" in out else "segmentBreakdown"
-        out[key] = [_with_forms(s, "variants") if isinstance(s, Mapping) else s for s in segments]
-    return out
+        out["segments"] = [
+            _with_forms(
+                _snake(row, "segment", f"segments[{i}]", spellings), f"segments[{i}]", spellings
+            )
+            if isinstance(row, Mapping)
+            else row
+            for i, row in enumerate(segments)
+        ]
+    for name in ("business", "raw"):
+        if isinstance(out.get(name), Mapping):
+            out[name] = _snake(out[name], name, name, spellings)
+    return out, spellings
 
 
-def _metric(body: Mapping[str, Any], winner: Any, loser: Any) -> dict[str, Any]:
-    metric = {("percent_change" if k == "percentChange" else k): v for k, v in body.items()}
+def respell(path: str, spellings: Spellings) -> str:
+    """A canonical dotted path (``business.traffic_per_day``) as the user spelled its fields
+    (``businessParameters.trafficPerDay``)."""
+    canonical: list[str] = []
+    sent: list[str] = []
+    for part in path.split("."):
+        name, bracket, rest = part.partition("[")
+        sent.append(spellings.get((".".join(canonical), name), name) + bracket + rest)
+        canonical.append(part)
+    return ".".join(sent)
+
+
+def _metric(
+    body: Mapping[str, Any], winner: Any, loser: Any, spellings: Spellings
+) -> dict[str, Any]:
+    where = f"metrics.{body.get('name')}"
+    metric = _snake(body, "metric", where, spellings)
     if "winner" in metric or "loser" in metric:  # the seed's point form
         name = metric.get("name")
         if not isinstance(winner, str) or not isinstance(loser, str):
@@ -93,24 +145,27 @@ def _metric(body: Mapping[str, Any], winner: Any, loser: Any) -> dict[str, Any]:
             winner: {"form": "point", "value": metric.pop("winner")},
             loser: loser_point,
         }
-    return _with_forms(metric, "variants")
+    return _with_forms(metric, where, spellings)
 
 
-def _with_forms(body: Mapping[str, Any], key: str) -> dict[str, Any]:
+def _with_forms(body: Mapping[str, Any], where: str, spellings: Spellings) -> dict[str, Any]:
     """Give every variant's data a ``form`` (inferred from its keys) and snake_case keys."""
     out = dict(body)
-    data = out.get(key)
+    data = out.get("variants")
     if isinstance(data, Mapping):
-        out[key] = {variant: _form(value) for variant, value in data.items()}
+        out["variants"] = {
+            variant: _form(value, f"{where}.variants.{variant}", spellings)
+            for variant, value in data.items()
+        }
     return out
 
 
-def _form(value: Any) -> Any:
+def _form(value: Any, where: str, spellings: Spellings) -> Any:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return {"form": "point", "value": value}
     if not isinstance(value, Mapping):
         return value
-    snake = {_CAMEL.sub("_", k).lower() if isinstance(k, str) else k: v for k, v in value.items()}
+    snake = _snake(value, "data", where, spellings)
     if "form" not in snake:
         keys = set(snake)
         for form, needed in _FORM_KEYS:
@@ -141,34 +196,3 @@ def default_control(names: Sequence[str], winner: Any) -> str:
         if name.lower() in CONTROL_NAMES:
             return name
     return names[0]
-
-
-_FORM_TAGS = frozenset(f for f, _ in _FORM_KEYS)
-
-
-def dotted(loc: Sequence[int | str], metric_names: Sequence[Any]) -> str:
-    """pydantic's error location as ``metrics.accuracy.variants.B.n`` (union tags dropped)."""
-    parts: list[str] = []
-    for index, part in enumerate(loc):
-        previous = loc[index - 1] if index else None
-        if previous == "metrics" and isinstance(part, int) and part < len(metric_names):
-            parts.append(str(metric_names[part]))
-        elif isinstance(part, int):
-            parts[-1:] = [f"{parts[-1]}[{part}]"] if parts else [f"[{part}]"]
-        elif part in _FORM_TAGS or "[" in part:
-            continue
-        else:
-            parts.append(part)
-    return ".".join(parts) or "result"
-
-
-def message_of(error: Mapping[str, Any]) -> str:
-    message = str(error["msg"]).removeprefix("Value error, ")
-    value = error.get("input")
-    if error.get("type") == "literal_error" and isinstance(value, str):
-        return f"{message}, got {value!r}"
-    if error.get("type") == "union_tag_invalid":
-        return f"unknown data form {error.get('ctx', {}).get('tag')!r}"
-    if error.get("type") == "union_tag_not_found":
-        return "cannot tell the data form from its keys; give 'form' (binomial, continuous, …)"
-    return message

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from twinloop.analysis.causes import RootCause
 from twinloop.analysis.chains import MetricChain
 from twinloop.analysis.failures import FailureType
+from twinloop.contract import FrozenModel
 from twinloop.store import Store
 
 SIGNATURES = "signatures"
@@ -50,10 +51,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
 }
 
 
-class Signature(BaseModel):
+class Signature(FrozenModel):
     """What one analysis looked like, for matching later analyses against it."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     experiment_id: str
     tokens: dict[str, float]
@@ -61,10 +60,8 @@ class Signature(BaseModel):
     matched_previous: bool = Field(description="a similar analysis or known pattern was found")
 
 
-class Pattern(BaseModel):
+class Pattern(FrozenModel):
     """A named failure pattern and the experiments it was seen in (a Store document)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     code: str
     name: str
@@ -77,20 +74,16 @@ class Pattern(BaseModel):
         return len(self.experiments)
 
 
-class SimilarAnalysis(BaseModel):
+class SimilarAnalysis(FrozenModel):
     """A past analysis that resembles this one."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     experiment_id: str
     similarity: float
     shared: tuple[str, ...] = Field(description="tokens both signatures carry")
 
 
-class PatternSeen(BaseModel):
+class PatternSeen(FrozenModel):
     """A named pattern in this analysis and how often it was seen (this one included)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     code: str
     name: str
@@ -100,10 +93,8 @@ class PatternSeen(BaseModel):
     other_experiments: tuple[str, ...]
 
 
-class PatternReport(BaseModel):
+class PatternReport(FrozenModel):
     """Patterns across tests: the signature, similar analyses, named patterns, detection rate."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     signature: dict[str, float]
     similar: tuple[SimilarAnalysis, ...]

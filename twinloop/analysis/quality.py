@@ -16,6 +16,10 @@ Findings are values with a stable ``code``, never exceptions:
   loss is only reported when the later units show no significant loss at all; a loss that
   grows after the first days is reported as information.
 
+* ``dimension_excluded`` — (info) a text column of raw data left out of the default segment
+  dimensions because it labels units, not segments: named like an id (``user_id``) or with
+  more distinct values than half the rows. Name it in ``raw.dimensions`` to search it anyway.
+
 SRM and a fading novelty are *causes*: they can produce an apparent loss without a worse model.
 """
 
@@ -27,23 +31,22 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from scipy import special
 
 from twinloop.analysis.decision import Decision
 from twinloop.analysis.failures import FailureType
 from twinloop.analysis.settings import AnalyzerSettings
+from twinloop.contract import FrozenModel
 from twinloop.stats.rawdata import RawTable
 from twinloop.stats.results import NoteCode, Severity
 
-QualityCode = NoteCode | Literal["low_power", "novelty"]
+QualityCode = NoteCode | Literal["low_power", "novelty", "dimension_excluded"]
 Shape = Literal["fading", "growing"]
 
 
-class QualityFinding(BaseModel):
+class QualityFinding(FrozenModel):
     """One data-quality finding; ``is_cause`` marks those that can explain a loss by themselves."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     code: QualityCode
     severity: Severity
@@ -96,6 +99,19 @@ def engine_findings(decision: Decision, settings: AnalyzerSettings) -> list[Qual
                     )
                 )
     return found
+
+
+def excluded_dimensions(excluded: Sequence[tuple[str, str]]) -> list[QualityFinding]:
+    """One info finding per text column not searched as a segment dimension, and why."""
+    return [
+        QualityFinding(
+            code="dimension_excluded",
+            severity="info",
+            message=f"column {name!r} is not used as a segment dimension ({why}: it labels "
+            "units, not segments); name it in raw.dimensions to search it anyway",
+        )
+        for name, why in excluded
+    ]
 
 
 def novelty(

@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 from twinloop.analysis.cells import CellIndex, cell_index
 from twinloop.analysis.inputs import MetricInput, RawSource
+from twinloop.contract import SECONDS_PER_DAY
 from twinloop.errors import InvalidInput
 from twinloop.stats.rawdata import NULL_CATEGORY, Categorical, RawTable
 
@@ -42,14 +43,20 @@ _SUFFIXES: dict[str, Literal["parquet", "csv", "arrow"]] = {
     ".feather": "arrow",
     ".ipc": "arrow",
 }
-SECONDS_PER_DAY = 86_400.0
+# A text column with more distinct values than this share of the rows (and at least
+# NEAR_UNIQUE_MIN of them) labels units, not segments: a segment of one or two units cannot be
+# a root cause, and 100k single-unit "segments" made the search 20× slower.
+NEAR_UNIQUE_SHARE = 0.5
+NEAR_UNIQUE_MIN = 50
 
 
 @dataclass(frozen=True, eq=False)
 class RawInput:
     """Coded per-unit data, its cells, and each unit's day since the start (with a time column).
 
-    ``boolean`` names the metric columns stored as booleans (known 0/1 without a scan).
+    ``boolean`` names the metric columns stored as booleans (known 0/1 without a scan);
+    ``excluded_dims`` the text columns left out of the default segment dimensions because they
+    are named like an id or nearly unique per row (column → why).
     """
 
     table: RawTable
@@ -57,6 +64,7 @@ class RawInput:
     boolean: frozenset[str]
     time: Floats | None
     time_column: str | None
+    excluded_dims: tuple[tuple[str, str], ...] = ()
 
 
 def read_table(source: RawSource, base_dir: Path | None = None) -> pa.Table:
@@ -96,16 +104,21 @@ def raw_input(table: pa.Table, source: RawSource, declared: Sequence[MetricInput
         raise InvalidInput("raw", "the table has no rows")
     time_column = _time_column(table, source)
     metric_names = metric_columns(table, source, declared, time_column)
-    dims = (
-        list(source.dimensions)
-        if source.dimensions is not None
-        else [
-            n
-            for n in names
-            if n not in (source.variant_column, time_column)
-            and _is_text(table.schema.field(n).type)
-        ]
-    )
+    excluded: list[tuple[str, str]] = []
+    if source.dimensions is not None:
+        dims = list(source.dimensions)
+    else:
+        dims = []
+        for name in names:
+            if name in (source.variant_column, time_column):
+                continue
+            if not _is_text(table.schema.field(name).type):
+                continue
+            why = _unit_label(table, name)
+            if why is None:
+                dims.append(name)
+            else:
+                excluded.append((name, why))
     for dim in dims:
         if dim not in names:
             raise InvalidInput(f"raw.dimensions.{dim}", f"column not found; columns: {names}")
@@ -125,7 +138,24 @@ def raw_input(table: pa.Table, source: RawSource, declared: Sequence[MetricInput
     )
     time = None if time_column is None else _days(table.column(time_column), time_column)
     boolean = frozenset(m for m in metric_names if pa.types.is_boolean(table.schema.field(m).type))
-    return RawInput(coded, cell_index(coded), boolean, time, time_column)
+    return RawInput(coded, cell_index(coded), boolean, time, time_column, tuple(excluded))
+
+
+def _unit_label(table: pa.Table, name: str) -> str | None:
+    """Why a text column labels units rather than segments, or None when it is a segment."""
+    if _is_id(name):
+        return "named like an id"
+    rows = table.num_rows
+    column = table.column(name)
+    if pa.types.is_dictionary(column.type):
+        # The dictionary bounds the distinct values: a small one needs no scan.
+        bound = sum(len(chunk.dictionary) for chunk in column.chunks)
+        if bound <= max(NEAR_UNIQUE_MIN, NEAR_UNIQUE_SHARE * rows):
+            return None
+    distinct = int(pc.count_distinct(column).as_py())
+    if distinct > max(NEAR_UNIQUE_MIN, NEAR_UNIQUE_SHARE * rows):
+        return f"{distinct:,} distinct values in {rows:,} rows"
+    return None
 
 
 def metric_columns(

@@ -43,6 +43,7 @@ def render(analysis: FailureAnalysis, *, max_items: int = 5) -> str:
             f"     confidence {cause.confidence:.2f}, share {cause.share:.0%}, "
             f"score {cause.score:.2f}"
         )
+    lines += _attribution(analysis)
     lines += ["", "business impact:", *_impact(analysis)]
     lines += ["", "patterns:", *_patterns(analysis)]
     lines += ["", "top hypotheses (expected gain × confidence):"]
@@ -65,6 +66,27 @@ def render(analysis: FailureAnalysis, *, max_items: int = 5) -> str:
         lines += ["", "data quality:"]
         lines += [f"  [{q.code}] {q.message}" for q in notes]
     return "\n".join(lines)
+
+
+def _attribution(analysis: FailureAnalysis) -> list[str]:
+    """The key metric's change split over the causes (Shapley through the fitted graph)."""
+    a = analysis.attribution
+    if a is None:
+        return []
+    level = next((c.interval.level for c in a.contributions if c.interval), 0.95)
+    lines = [
+        f"  {a.key_metric} change {_num(a.total)} split over its upstream causes "
+        f"(Shapley through the graph fitted on the units; {level:.0%} intervals):"
+    ]
+    for c in a.contributions:
+        moved = (
+            f"{c.cause} {_num(c.winner_value)} → {_num(c.loser_value)}"
+            if c.winner_value is not None
+            else "not carried by the chains"
+        )
+        ci = f" [{_num(c.interval.lower)}, {_num(c.interval.upper)}]" if c.interval else ""
+        lines.append(f"    {c.cause:<14} {_num(c.contribution):>9}{ci} = {c.share:.0%}  ({moved})")
+    return lines
 
 
 def _impact(analysis: FailureAnalysis) -> list[str]:

@@ -1,13 +1,19 @@
 """Segment root causes: the dimension-value combinations where the loser loses more than elsewhere.
 
-Per metric, units are grouped into *leaves* (one per full combination of the segment columns)
-with the winner's and the loser's count, Σx and Σx² in each — from the cells of raw rows
-(:mod:`twinloop.analysis.cells`) or from a segment breakdown. The question asked of the localizer
-(:mod:`twinloop.analysis.localizer.localize`) is *where the loser's effect differs from its common
-effect*: a loss spread evenly over every segment (a slower model is slower for everyone) is not
-a segment cause. So the expected loser value of a leaf is the winner's mean there times the
-common ratio ``g`` — the unit-weighted median over leaves of loser mean / winner mean — and the
-localizer searches, in the adverse direction only, for the combinations that deviate from it.
+Per metric, the winner's and loser's sums per *leaf* (:mod:`twinloop.analysis.armsums`) go to
+the localizer (:mod:`twinloop.analysis.localizer.localize`), which is asked *where the loser's
+effect differs from its common effect*: a loss spread evenly over every segment (a slower model
+is slower for everyone) is not a segment cause. So the expected loser value of a leaf is the
+winner's mean there times the common ratio ``g`` — the unit-weighted median over leaves of
+loser mean / winner mean — and the localizer searches, in the adverse direction only, for the
+combinations that deviate from it.
+
+The median is a leaf of the majority. When the flaw holds most of the units (worse only for
+``plan=free``, 60% of them) the median *is* the flawed ratio and nothing falls short of it; then
+the *healthy* part stands out in the favourable direction (searched from the median, then from
+the adverse quartile, where a 50–80% flaw sits), its pooled ratio becomes ``g`` and the adverse
+search is repeated against it (``baseline="healthy_segments"``). The flipped description is
+kept only when it is no longer than the healthy one (one healthy segment ↔ one flawed one).
 
 Each combination found is reported with its own numbers: winner and loser means inside and
 outside it, its share of the total loss ``Σ n_loser·(mean_loser - mean_winner)``, its *excess
@@ -26,25 +32,23 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from twinloop.analysis.cells import CellIndex, CellSums
-from twinloop.analysis.inputs import MetricInput, SegmentRow
+from twinloop.analysis.armsums import Leaves
+from twinloop.analysis.inputs import MetricInput
 from twinloop.analysis.localizer.leaves import LeafTable
 from twinloop.analysis.localizer.localize import localize
 from twinloop.analysis.localizer.models import LocalizerSettings, RootCauseElement
-from twinloop.errors import InvalidInput
-from twinloop.stats.inputs import PointData, to_stats
-from twinloop.stats.sufficient import BinomialStats, SampleStats
+from twinloop.contract import FrozenModel
 
 Floats = npt.NDArray[np.float64]
-Ints = npt.NDArray[np.int64]
+Mask = npt.NDArray[np.bool_]
+Direction = Literal["down", "up"]
+Baseline = Literal["median", "healthy_segments"]
 
 
-class SegmentFinding(BaseModel):
+class SegmentFinding(FrozenModel):
     """One combination of segment values where the loser loses more than its common effect."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     metric: str
     element: dict[str, str]
@@ -66,98 +70,20 @@ class SegmentFinding(BaseModel):
     evidence: float = Field(description="the localizer's log-likelihood ratio (nats)")
 
 
-class SegmentAnalysis(BaseModel):
+class SegmentAnalysis(FrozenModel):
     """The segment search of one metric."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     metric: str
     source: Literal["raw", "breakdown"]
     dims: tuple[str, ...]
     n_leaves: int
     common_ratio: float = Field(description="typical loser/winner ratio shared by the leaves")
+    baseline: Baseline = Field(
+        default="median",
+        description="where the common ratio comes from: the unit-weighted median leaf, or the "
+        "healthy segments when the flaw holds the majority of units",
+    )
     findings: tuple[SegmentFinding, ...]
-
-
-@dataclass(frozen=True, eq=False)
-class Leaves:
-    """Winner (row 0) and loser (row 1) count, Σ(x - shift) and Σ(x - shift)² per leaf."""
-
-    dims: tuple[str, ...]
-    labels: tuple[tuple[str, ...], ...]
-    codes: Ints  # leaves × dims, indexes labels
-    n: Floats  # 2 × leaves
-    s1: Floats
-    s2: Floats
-    shift: float = 0.0
-
-    def total(self, arm: int) -> Floats:
-        """Σx per leaf of one arm (unshifted)."""
-        total: Floats = self.s1[arm] + self.shift * self.n[arm]
-        return total
-
-
-def raw_leaves(index: CellIndex, sums: CellSums, winner: str, loser: str) -> Leaves | None:
-    """The winner's and loser's columns of a metric's cells; None without segment columns."""
-    if not index.dims:
-        return None
-    cols = [index.variants.index(winner), index.variants.index(loser)]
-    return Leaves(
-        index.dims,
-        index.labels,
-        index.leaf_codes,
-        sums.n[:, cols].T.copy(),
-        sums.s1[:, cols].T.copy(),
-        sums.s2[:, cols].T.copy(),
-        sums.shift,
-    )
-
-
-def breakdown_leaves(
-    rows: Sequence[tuple[int, SegmentRow]], metric: MetricInput, winner: str, loser: str
-) -> Leaves:
-    """Leaves of one metric from segment-breakdown rows (index in the input, row)."""
-    dims = tuple(sorted(rows[0][1].segment))
-    values: list[list[float]] = []
-    keys: list[list[str]] = []
-    for index, row in rows:
-        if tuple(sorted(row.segment)) != dims:
-            raise InvalidInput(
-                f"segments[{index}].segment",
-                f"has dimensions {sorted(row.segment)}, other rows of {metric.name!r} have "
-                f"{list(dims)}",
-            )
-        keys.append([row.segment[d] for d in dims])
-        sums: list[float] = []
-        for variant in (winner, loser):
-            sums.extend(_sums(row.variants[variant], f"segments[{index}].variants.{variant}"))
-        values.append(sums)
-    table: Floats = np.asarray(values, dtype=np.float64)  # rows × (n, s1, s2) × 2
-    labels: list[tuple[str, ...]] = []
-    codes = np.empty((len(keys), len(dims)), dtype=np.int64)
-    for j in range(len(dims)):
-        uniq, inverse = np.unique(np.asarray([k[j] for k in keys]), return_inverse=True)
-        labels.append(tuple(str(u) for u in uniq))
-        codes[:, j] = inverse.ravel()
-    return Leaves(
-        dims,
-        tuple(labels),
-        codes,
-        table[:, [0, 3]].T.copy(),
-        table[:, [1, 4]].T.copy(),
-        table[:, [2, 5]].T.copy(),
-    )
-
-
-def _sums(data: object, field: str) -> tuple[float, float, float]:
-    stats = to_stats(data, "auto", field)  # type: ignore[arg-type]
-    if isinstance(stats, PointData):  # no unit count: one pseudo-unit
-        return 1.0, stats.value, stats.value**2
-    if isinstance(stats, BinomialStats):
-        return float(stats.n), float(stats.successes), float(stats.successes)
-    if isinstance(stats, SampleStats):
-        return float(stats.n), float(stats.sum), float(stats.sum_sq)
-    raise InvalidInput(field, "segment rows take binomial, continuous, sums, point or raw data")
 
 
 def analyse_segments(
@@ -176,53 +102,150 @@ def analyse_segments(
     overall = float(s1[0].sum() / n[0].sum())
     winner_mean = np.where(n[0] > 0, s1[0] / np.maximum(n[0], 1.0), overall)
     loser_mean = s1[1] / np.maximum(n[1], 1.0)
-    ratio = _common_ratio(loser_mean[keep], winner_mean[keep], n[1][keep])
-    if not keep.any() or ratio is None:
+    median = _common_ratio(loser_mean[keep], winner_mean[keep], n[1][keep])
+    if not keep.any() or median is None:
         return None
-    dims = {
-        d: np.asarray(leaves.labels[j])[leaves.codes[keep, j]] for j, d in enumerate(leaves.dims)
-    }
-    s1 = np.maximum(s1, 0.0)  # rounding of shifted sums of non-negative values
-    table = LeafTable.derived(
-        dims,
-        numerator_actual=s1[1][keep],
-        numerator_expected=s1[0][keep] * ratio,
-        denominator_actual=n[1][keep],
-        denominator_expected=n[0][keep],
-    )
-    direction = "down" if metric.direction == "higher" else "up"
-    found = localize(table, settings.model_copy(update={"direction": direction}))
-    contribution = n[1] * (loser_mean - winner_mean)
-    excess = n[1] * (loser_mean - ratio * winner_mean)
-    total = float(contribution[keep].sum())
-    findings = [
-        _finding(leaves, metric, element, contribution, excess, total, keep, ratio)
-        for element in found.elements
-    ]
-    # The localizer's leaf noise model is fitted on few leaves; a finding must also hold up
-    # against the units' own spread (Welch) to be reported.
-    findings = [
-        f for f in findings if f is not None and f.p_value is not None and f.p_value < alpha
-    ]
+    means = np.stack([winner_mean, loser_mean])
+    search = _Search(leaves, metric, settings, keep, np.maximum(s1, 0.0), means, alpha)
+    adverse: Direction = "down" if metric.direction == "higher" else "up"
+    favourable: Direction = "up" if adverse == "down" else "down"
+    ratio, findings = median, search.findings(median, adverse)
+    baseline: Baseline = "median"
+    if not findings:
+        # The median leaf may sit inside a flawed *majority* (the loser is worse for 60% of
+        # the units), or on the fence at 50%: then the healthy part is "better than common".
+        # It is searched against the median, then against a leaf well inside the adverse side
+        # (the unit-weighted quartile), where a flawed group of 50–80% of the units sits. The
+        # healthy part's own ratio is the baseline the flaw deviates from; the flipped
+        # description is kept when it is no longer than the healthy one it replaces (one
+        # healthy segment ↔ one flawed segment).
+        quartile = 0.25 if adverse == "down" else 0.75
+        lower = _common_ratio(loser_mean[keep], winner_mean[keep], n[1][keep], quartile)
+        for start in (median, lower):
+            flip = _flip(search, start, adverse, favourable, n, s1)
+            if flip is not None:
+                ratio, findings = flip
+                baseline = "healthy_segments"
+                break
     return SegmentAnalysis(
         metric=metric.name,
         source=source,
         dims=leaves.dims,
         n_leaves=int(keep.sum()),
         common_ratio=ratio,
+        baseline=baseline,
         findings=tuple(findings),
     )
 
 
-def _common_ratio(loser: Floats, winner: Floats, weight: Floats) -> float | None:
-    """Unit-weighted median of loser/winner over leaves with a positive winner mean."""
+@dataclass(frozen=True, eq=False)
+class _Search:
+    """The localizer run on one metric's leaves against a given common ratio ``g``."""
+
+    leaves: Leaves
+    metric: MetricInput
+    settings: LocalizerSettings
+    keep: npt.NDArray[np.bool_]
+    s1: Floats  # 2 × leaves, Σx of winner and loser (clipped at 0)
+    means: Floats  # 2 × leaves, winner mean (the overall one where it has no units), loser mean
+    alpha: float
+
+    def elements(self, ratio: float, direction: Direction) -> list[RootCauseElement]:
+        """Combinations whose loser deviates from ``ratio`` × winner in ``direction``."""
+        n, s1, keep, leaves = self.leaves.n, self.s1, self.keep, self.leaves
+        dims = {
+            d: np.asarray(leaves.labels[j])[leaves.codes[keep, j]]
+            for j, d in enumerate(leaves.dims)
+        }
+        table = LeafTable.derived(
+            dims,
+            numerator_actual=s1[1][keep],
+            numerator_expected=s1[0][keep] * ratio,
+            denominator_actual=n[1][keep],
+            denominator_expected=n[0][keep],
+        )
+        found = localize(table, self.settings.model_copy(update={"direction": direction}))
+        return list(found.elements)
+
+    def covered(self, elements: Sequence[RootCauseElement]) -> Mask:
+        """Leaves (kept ones) inside any of ``elements``."""
+        mask = np.zeros(self.keep.shape[0], dtype=bool)
+        for element in elements:
+            mask |= _inside(self.leaves, element, self.keep) & self.keep
+        return mask
+
+    def findings(self, ratio: float, direction: Direction) -> list[SegmentFinding]:
+        """Adverse combinations against ``ratio`` that also pass the units' own Welch test."""
+        n, keep = self.leaves.n, self.keep
+        winner_mean, loser_mean = self.means
+        contribution = n[1] * (loser_mean - winner_mean)
+        excess = n[1] * (loser_mean - ratio * winner_mean)
+        total = float(contribution[keep].sum())
+        made = [
+            _finding(self.leaves, self.metric, e, contribution, excess, total, keep, ratio)
+            for e in self.elements(ratio, direction)
+        ]
+        # The localizer's leaf noise model is fitted on few leaves; a finding must also hold
+        # up against the units' own spread (Welch) to be reported.
+        return [
+            f for f in made if f is not None and f.p_value is not None and f.p_value < self.alpha
+        ]
+
+
+def _inside(leaves: Leaves, element: RootCauseElement, keep: npt.NDArray[np.bool_]) -> Mask:
+    """Leaves inside ``element`` (all False when it names a value the leaves do not have)."""
+    inside = keep.copy()
+    for dim, value in element.element.items():
+        j = leaves.dims.index(dim)
+        labels = leaves.labels[j]
+        if value not in labels:
+            return np.zeros_like(keep)
+        inside &= leaves.codes[:, j] == labels.index(value)
+    return inside
+
+
+def _flip(
+    search: _Search,
+    start: float | None,
+    adverse: Direction,
+    favourable: Direction,
+    n: Floats,
+    s1: Floats,
+) -> tuple[float, list[SegmentFinding]] | None:
+    """(healthy ratio, adverse findings against it) when a healthy part stands out from
+    ``start`` and the flaw it implies is described no longer; else None."""
+    if start is None:
+        return None
+    healthy = search.elements(start, favourable)
+    flipped = _pooled_ratio(n, s1, search.covered(healthy))
+    if not healthy or flipped is None:
+        return None
+    found = search.findings(flipped, adverse)
+    if found and len(found) <= len(healthy):
+        return flipped, found
+    return None
+
+
+def _pooled_ratio(n: Floats, s1: Floats, mask: Mask) -> float | None:
+    """Loser mean / winner mean over the leaves in ``mask`` (None when undefined)."""
+    if not mask.any() or n[0][mask].sum() == 0 or n[1][mask].sum() == 0 or s1[0][mask].sum() <= 0:
+        return None
+    loser = s1[1][mask].sum() / n[1][mask].sum()
+    return float(loser / (s1[0][mask].sum() / n[0][mask].sum()))
+
+
+def _common_ratio(
+    loser: Floats, winner: Floats, weight: Floats, quantile: float = 0.5
+) -> float | None:
+    """Unit-weighted median (or ``quantile``) of loser/winner over leaves with a positive
+    winner mean."""
     usable = (winner > 0) & (weight > 0)
     if not usable.any():
         return None
     ratios, weights = loser[usable] / winner[usable], weight[usable]
     order = np.argsort(ratios, kind="stable")
     cumulative = np.cumsum(weights[order])
-    middle = int(np.searchsorted(cumulative, 0.5 * cumulative[-1]))
+    middle = int(np.searchsorted(cumulative, quantile * cumulative[-1]))
     return float(ratios[order][middle])
 
 
@@ -236,13 +259,11 @@ def _finding(
     keep: npt.NDArray[np.bool_],
     ratio: float,
 ) -> SegmentFinding | None:
-    inside = keep.copy()
-    for dim, value in element.element.items():
-        j = leaves.dims.index(dim)
-        labels = leaves.labels[j]
-        if value not in labels:
-            return None
-        inside &= leaves.codes[:, j] == labels.index(value)
+    if any(
+        value not in leaves.labels[leaves.dims.index(dim)] for dim, value in element.element.items()
+    ):
+        return None
+    inside = _inside(leaves, element, keep)
     outside = keep & ~inside
     win_in, lose_in = _group(leaves, inside, 0), _group(leaves, inside, 1)
     win_out, lose_out = _group(leaves, outside, 0), _group(leaves, outside, 1)

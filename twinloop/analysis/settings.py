@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from twinloop.analysis.localizer.models import LocalizerSettings
 from twinloop.config import Settings
+from twinloop.contract import FrozenModel
 from twinloop.stats.inputs import CompareSettings
 
 SeverityLevel = Literal["none", "low", "medium", "high", "critical"]
@@ -26,10 +27,8 @@ SEVERITY_ORDER: dict[SeverityLevel, int] = {
 }
 
 
-class AnalyzerSettings(BaseModel):
+class AnalyzerSettings(FrozenModel):
     """How an A/B result is analysed; see docs/analyzer.md for what every number means."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     failure_threshold: float = Field(
         default=0.1, gt=0.0, lt=1.0, description="FAILURE_THRESHOLD: relative loss = a failure"

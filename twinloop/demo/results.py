@@ -7,19 +7,16 @@ sandbox's own result models are embedded as they are, not re-shaped.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from twinloop.analysis.analyzer import FailureAnalysis
+from twinloop.contract import FrozenModel
 from twinloop.demo.scenario import DemoScenario
 from twinloop.replication.whatif.analytic import WhatIfResult
 from twinloop.replication.whatif.simulated import SimWhatIfResult
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class TrajectoryBand(_Frozen):
+class TrajectoryBand(FrozenModel):
     """One KPI of one variant per day: Monte Carlo mean and 90% band over A/B replicates."""
 
     kpi: str
@@ -30,7 +27,7 @@ class TrajectoryBand(_Frozen):
     high: list[float]
 
 
-class AbTestStep(_Frozen):
+class AbTestStep(FrozenModel):
     """Step 1: the A/B test in the twin (replicate 0 is the analysed experiment)."""
 
     environment: str
@@ -44,7 +41,7 @@ class AbTestStep(_Frozen):
     bands: list[TrajectoryBand]
 
 
-class CalibrationSummary(_Frozen):
+class CalibrationSummary(FrozenModel):
     """How well the twin mirrors the shipped KPI history (Simulation Accuracy, holdout)."""
 
     history: str
@@ -57,7 +54,7 @@ class CalibrationSummary(_Frozen):
     accuracy: dict[str, float] = Field(description="holdout MAPE per KPI")
 
 
-class WhatIfStep(_Frozen):
+class WhatIfStep(FrozenModel):
     """Step 3: one counterfactual, through the metric graph and re-run in the twin."""
 
     question: str
@@ -66,7 +63,7 @@ class WhatIfStep(_Frozen):
     simulation: SimWhatIfResult
 
 
-class Validation(_Frozen):
+class Validation(FrozenModel):
     """Step 4: one hypothesis (or the retraining fix) run head-to-head on common random numbers."""
 
     title: str
@@ -89,7 +86,7 @@ class Validation(_Frozen):
     confirmed: bool = Field(description="the interval excludes 0 in the challenger's favour")
 
 
-class DemoResult(_Frozen):
+class DemoResult(FrozenModel):
     """The whole story of one run: calibration, A/B test, analysis, what-if, validations."""
 
     seed: int

@@ -11,8 +11,9 @@ per call. ``small`` shrinks everything but the A/B test itself so the story runs
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from twinloop.contract import FrozenModel
 from twinloop.data import SALES_KPI_HISTORY
 from twinloop.improve.retrain import RetrainConfig, train_variant
 from twinloop.replication.calibration.calibrate import calibrate
@@ -27,10 +28,8 @@ CHALLENGER = "model-v3"
 PLANTED_SEGMENT = "enterprise"
 
 
-class DemoScenario(BaseModel):
+class DemoScenario(FrozenModel):
     """Sizes and seeds of one demo run (units in the field descriptions)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     seed: int = Field(default=1, ge=0, lt=2**63)
     small: bool = False

@@ -12,8 +12,8 @@ regularisation is chosen by k-fold cross-validated log-loss, not per case.
 from __future__ import annotations
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 
+from twinloop.contract import FrozenModel
 from twinloop.errors import InvalidInput
 from twinloop.improve.data import TrainingData
 from twinloop.sim.environment import BusinessEnvironment
@@ -23,10 +23,8 @@ L2_GRID = (0.01, 0.1, 1.0, 10.0)
 FOLDS = 4
 
 
-class IntentFit(BaseModel):
+class IntentFit(FrozenModel):
     """The fitted decision layer and how it was chosen."""
-
-    model_config = ConfigDict(frozen=True)
 
     environment: BusinessEnvironment
     l2: float

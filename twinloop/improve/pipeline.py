@@ -15,9 +15,10 @@ import hashlib
 from collections.abc import Callable
 from typing import Final
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from twinloop.analysis.analyzer import FailureAnalysis
+from twinloop.contract import FrozenModel
 from twinloop.errors import InvalidInput
 from twinloop.improve.data import TrainingData
 from twinloop.improve.reference import LOGISTIC
@@ -31,10 +32,8 @@ KIND: Final = "retrain_runs"
 SearchFn = Callable[[RetrainSpec, TrainingData], RetrainResult]
 
 
-class RetrainRequest(BaseModel):
+class RetrainRequest(FrozenModel):
     """What a user asks for: which family, which failure, how many recipes, which data."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     family: str = Field(min_length=1, max_length=64)
     samples: int = Field(default=8, ge=1, le=1_000)
@@ -43,10 +42,8 @@ class RetrainRequest(BaseModel):
     register_version: bool = Field(default=True, description="Register a confirmed candidate.")
 
 
-class RetrainRun(BaseModel):
+class RetrainRun(FrozenModel):
     """A finished retraining run as kept in the Store."""
-
-    model_config = ConfigDict(frozen=True)
 
     id: str
     family: str

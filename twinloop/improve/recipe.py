@@ -13,8 +13,9 @@ from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
+from twinloop.contract import FrozenModel
 from twinloop.errors import InvalidInput
 from twinloop.improve.data import TrainingData
 
@@ -22,10 +23,8 @@ Resample = Literal["weight", "oversample"]
 ParamValue = float | int | str | bool
 
 
-class Recipe(BaseModel):
+class Recipe(FrozenModel):
     """One point of a search space: data mix, features, regularisation, threshold."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(default="recipe", min_length=1, max_length=128)
     segment_weights: dict[str, float] = Field(

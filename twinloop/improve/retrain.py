@@ -10,9 +10,10 @@ This is the objective Ray Tune maximises (``tuning/``); here it is plain Python.
 from __future__ import annotations
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from twinloop.config import Settings
+from twinloop.contract import FrozenModel
 from twinloop.sandbox.executor import Executor
 from twinloop.sandbox.headtohead import run_head_to_head
 from twinloop.sandbox.specs import EnvironmentRef, HeadToHeadSpec
@@ -25,10 +26,8 @@ from twinloop.sim.predictor import LogisticPredictor
 PREDICTOR_PATH = "twinloop.sim.predictor:LogisticPredictor"
 
 
-class RetrainConfig(BaseModel):
+class RetrainConfig(FrozenModel):
     """One training recipe (a point of the search space)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(default="candidate", min_length=1, max_length=128)
     l2: float = Field(default=1.0, ge=0.0, le=1e4, description="L2 penalty (per row).")
@@ -43,10 +42,8 @@ class RetrainConfig(BaseModel):
     cost_per_call: float = Field(default=0.0, ge=0.0)
 
 
-class RetrainScore(BaseModel):
+class RetrainScore(FrozenModel):
     """How a trained variant fared against the champion in the twin."""
-
-    model_config = ConfigDict(frozen=True)
 
     config: RetrainConfig
     model: PredictorModel

@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 from scipy import stats
 
+from twinloop.contract import FrozenModel
 from twinloop.errors import InvalidInput
 from twinloop.improve.data import TrainingData, read_parquet, twin_data
 from twinloop.improve.recipe import Recipe
@@ -40,10 +41,8 @@ BATCH_STREAM = 21  # spawn-key roots: search batches and confirmation never shar
 CONFIRM_STREAM = 22
 
 
-class DataSource(BaseModel):
+class DataSource(FrozenModel):
     """Where the training rows come from: the twin's ground truth, or a labelled Parquet file."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: Literal["twin", "parquet"] = "twin"
     rows: int = Field(default=8_000, ge=10, le=5_000_000, description="Rows the twin generates.")
@@ -59,10 +58,8 @@ class DataSource(BaseModel):
         return read_parquet(Path(self.path), env)
 
 
-class RetrainSpec(BaseModel):
+class RetrainSpec(FrozenModel):
     """One search: the champion to beat, the trainer, the data, the space and the budget."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     family: str = Field(default="default", min_length=1, max_length=128)
     environment: EnvironmentRef = "sales"
@@ -107,10 +104,8 @@ class RetrainSpec(BaseModel):
         )
 
 
-class Paired(BaseModel):
+class Paired(FrozenModel):
     """Running paired gain of a challenger (oriented: > 0 is better) over n replicates."""
-
-    model_config = ConfigDict(frozen=True)
 
     n: int
     gain: float
@@ -135,10 +130,8 @@ class Paired(BaseModel):
         )
 
 
-class TrialResult(BaseModel):
+class TrialResult(FrozenModel):
     """One recipe's trial: how far it got, its running gain, or why it failed."""
-
-    model_config = ConfigDict(frozen=True)
 
     recipe: Recipe
     batches: int
@@ -148,10 +141,8 @@ class TrialResult(BaseModel):
     stopped_early: bool = False
 
 
-class Confirmation(BaseModel):
+class Confirmation(FrozenModel):
     """The best trial re-run on fresh seeds: the numbers that count."""
-
-    model_config = ConfigDict(frozen=True)
 
     recipe: Recipe
     score: Paired
@@ -160,10 +151,8 @@ class Confirmation(BaseModel):
     confirmed: bool = Field(description="P(better) on fresh seeds >= confirm_probability")
 
 
-class RetrainResult(BaseModel):
+class RetrainResult(FrozenModel):
     """A finished search: every trial, the best, its confirmation and what early stopping saved."""
-
-    model_config = ConfigDict(frozen=True)
 
     spec: RetrainSpec
     trials: list[TrialResult]

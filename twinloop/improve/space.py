@@ -13,9 +13,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from twinloop.analysis.analyzer import FailureAnalysis
+from twinloop.contract import FrozenModel
 from twinloop.errors import InvalidInput
 from twinloop.improve.recipe import ParamValue, Recipe, Resample
 from twinloop.sim.environment import BusinessEnvironment
@@ -24,10 +25,8 @@ Range = tuple[float, float]
 _WEIGHT: tuple[Resample, ...] = ("weight",)
 
 
-class SearchSpace(BaseModel):
+class SearchSpace(FrozenModel):
     """Ranges the recipes are drawn from (weights and l2 log-uniform, threshold uniform)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     segment_weights: dict[str, Range] = Field(
         default_factory=dict, description="Per segment: (low, high) row-weight multiplier."

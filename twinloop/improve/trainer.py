@@ -19,8 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 
+from twinloop.contract import FrozenModel
 from twinloop.errors import InvalidInput
 from twinloop.improve.data import TrainingData
 from twinloop.improve.onnxexport import shift_threshold
@@ -47,10 +47,8 @@ class TrainerFailed(InvalidInput):
         return (TrainerFailed, (self.message,))
 
 
-class Operational(BaseModel):
+class Operational(FrozenModel):
     """The serving-stack fields a trained model inherits from its champion (latency, cost)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     latency_p50_ms: float = 100.0
     latency_p95_ms: float = 200.0

@@ -21,9 +21,10 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from scipy import stats
 
+from twinloop.contract import FrozenModel
 from twinloop.errors import InvalidInput
 from twinloop.replication.findings import Finding
 from twinloop.replication.history import KpiHistory
@@ -32,10 +33,8 @@ FloatArray = NDArray[np.float64]
 MIN_POINTS_PER_LAG = 10
 
 
-class CorrelationSettings(BaseModel):
+class CorrelationSettings(FrozenModel):
     """How series are de-trended, how far lags go, which coefficient decides, the FDR level."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     max_lag: int = Field(default=10, ge=0, le=10_000, description="Largest lag, in steps.")
     method: Literal["pearson", "spearman"] = "pearson"
@@ -48,10 +47,8 @@ class CorrelationSettings(BaseModel):
     adjust_autocorrelation: bool = True
 
 
-class CorrelationPair(BaseModel):
+class CorrelationPair(FrozenModel):
     """A significant relation: ``leader`` moves first and ``follower`` ``lag`` steps later."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     metric_a: str
     metric_b: str
@@ -73,10 +70,8 @@ class CorrelationPair(BaseModel):
     n_effective: float = Field(description="Sample size after the autocorrelation adjustment.")
 
 
-class CorrelationResult(BaseModel):
+class CorrelationResult(FrozenModel):
     """Every significant pair at its strongest lag, strongest first."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     settings: CorrelationSettings
     metrics: list[str]

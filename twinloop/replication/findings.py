@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from twinloop.contract import FrozenModel
 
 FindingCode = Literal[
     # KPI history
@@ -31,16 +31,17 @@ FindingCode = Literal[
     "declared_strength",
     "not_in_graph",
     "log_scale_unavailable",
+    "confounder_adjusted",
+    "possible_confounder",
+    "no_timestamp",
     # synthetic data
     "column_dropped",
     "id_regenerated",
 ]
 
 
-class Finding(BaseModel):
+class Finding(FrozenModel):
     """One coded observation about the input; ``field`` names where it applies (dotted path)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     code: FindingCode
     field: str

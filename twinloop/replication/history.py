@@ -12,15 +12,15 @@ values and constant metrics are noted (those checks and repairs live in ``cleani
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, TypeVar
 
 import numpy as np
 import pyarrow as pa
 from numpy.typing import ArrayLike, NDArray
-from pydantic import BaseModel, ConfigDict
 
+from twinloop.contract import FrozenModel
 from twinloop.errors import InvalidInput
 from twinloop.replication.cleaning import (
     FloatArray,
@@ -41,12 +41,11 @@ from twinloop.replication.tables import (
 )
 
 _T = TypeVar("_T", bound=np.generic)
+ROW_ORDER = "(row order)"  # the time of a cross-sectional history: its rows' positions
 
 
-class HistorySummary(BaseModel):
+class HistorySummary(FrozenModel):
     """The JSON face of a validated history: shape, time span, inferred step and findings."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     rows: int
     metrics: list[str]
@@ -200,10 +199,15 @@ def read_history(
     timestamp: str | None = None,
     segments: Sequence[str] | None = None,
     field: str = "history",
+    cross_sectional: bool = False,
 ) -> KpiHistory:
     """Read and validate a KPI history file (format from the suffix)."""
     return history_from_table(
-        read_table(path, field=field), timestamp=timestamp, segments=segments, field=field
+        read_table(path, field=field),
+        timestamp=timestamp,
+        segments=segments,
+        field=field,
+        cross_sectional=cross_sectional,
     )
 
 
@@ -213,15 +217,31 @@ def history_from_table(
     timestamp: str | None = None,
     segments: Sequence[str] | None = None,
     field: str = "history",
+    cross_sectional: bool = False,
 ) -> KpiHistory:
     """Validate a pyarrow Table: one timestamp column, optional segments, numeric metrics.
 
     With ``segments=None`` a text column none of whose values is a number is taken as a segment;
     a text column that mixes numbers and words is a metric with a bad value and is refused.
+    ``cross_sectional``: a table without a timestamp column is accepted as rows in file order
+    (finding ``no_timestamp``) — enough to fit a graph, not to find lags.
     """
     if table.num_rows == 0:
         raise InvalidInput(field, "the table has no rows")
-    ts_name = find_timestamp_column(table, timestamp, field)
+    try:
+        ts_name = find_timestamp_column(table, timestamp, field)
+    except InvalidInput:
+        if timestamp is not None or not cross_sectional:
+            raise
+        numbered = table.append_column(ROW_ORDER, pa.array(np.arange(table.num_rows)))
+        history = history_from_table(numbered, timestamp=ROW_ORDER, segments=segments, field=field)
+        note = Finding(
+            code="no_timestamp",
+            field=f"{field}.timestamp",
+            message="no timestamp column: rows are taken as cross-sectional, in file order "
+            "(lagged edges need a timestamp)",
+        )
+        return replace(history, findings=(note, *history.findings))
     time, kind = column_as_time(table.column(ts_name), f"{field}.{ts_name}")
     declared = list(segments) if segments is not None else None
     for name in declared or []:

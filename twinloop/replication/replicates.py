@@ -16,13 +16,13 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
+from twinloop.contract import SECONDS_PER_DAY
 from twinloop.sim.kpis import KPI_NAMES, SimulationResult
 from twinloop.sim.lifecycle import simulate
 from twinloop.sim.spec import SimulationSpec
 
 Evaluate = Callable[[list[SimulationSpec]], list[SimulationResult]]
 FloatArray = NDArray[np.float64]
-SECONDS_PER_DAY = 86_400
 
 
 def serial_evaluate(specs: list[SimulationSpec]) -> list[SimulationResult]:

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
-
+from twinloop.contract import FrozenModel
 from twinloop.demo.results import DemoResult
 from twinloop.errors import InvalidInput
 from twinloop.report import plots
@@ -26,10 +25,8 @@ TITLES = {
 SECTION_IDS = ("trajectories", "effects", "segments", "chain", "what-if", "validation")
 
 
-class ReportFiles(BaseModel):
+class ReportFiles(FrozenModel):
     """Where the report went."""
-
-    model_config = ConfigDict(frozen=True)
 
     html: Path
     json_path: Path

@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from scipy import stats
 
 from twinloop.config import Settings
+from twinloop.contract import field_path
 from twinloop.sandbox.abstats import UnitTest
 from twinloop.sandbox.arrow import rows_to_table
 from twinloop.sandbox.collect import Collector, run_batches
@@ -60,7 +61,7 @@ def prepare_ab(
     """Budget, environment and the split universe; raises InvalidInput before anything runs."""
     plan = budget(spec.replicates, None, settings)
     env = resolve_environment(spec.environment, customers=spec.customers, step=spec.step)
-    check_models([(f"variants.{i}", v) for i, v in enumerate(spec.variants)])
+    check_models([(field_path("variants", i), v) for i, v in enumerate(spec.variants)])
     sim = simulation_spec(
         env,
         spec.variants,

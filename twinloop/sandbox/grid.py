@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from twinloop.config import Settings
+from twinloop.contract import field_path
 from twinloop.sandbox.arrow import rows_to_table
 from twinloop.sandbox.collect import ArmStats, Collector, run_batches
 from twinloop.sandbox.executor import Executor, ProgressCallback, SerialExecutor
@@ -39,7 +40,7 @@ def prepare_grid(
 ) -> tuple[Budget, list[tuple[str, str, SimulationSpec]]]:
     """Budget and every (scenario, model, universe) cell; raises InvalidInput before any run."""
     plan = budget(spec.replicates, None, settings)
-    check_models([(f"models.{j}", m) for j, m in enumerate(spec.models)])
+    check_models([(field_path("models", j), m) for j, m in enumerate(spec.models)])
     cells: list[tuple[str, str, SimulationSpec]] = []
     for s, scenario in enumerate(spec.scenarios):
         env = resolve_environment(

@@ -11,21 +11,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from twinloop.config import Settings, load_settings
+from twinloop.contract import FrozenModel, invalid_input
 from twinloop.errors import InvalidInput, LimitExceeded
-from twinloop.sandbox.specs import EarlyStop, EnvironmentRef, invalid_input
+from twinloop.sandbox.specs import EarlyStop, EnvironmentRef
 from twinloop.sim.domains import environment as preset_environment
 from twinloop.sim.environment import BusinessEnvironment, Shock
 from twinloop.sim.models import ModelSpec, ScoredModel, load_predictor
 from twinloop.sim.spec import AllocationPolicy, SimulationSpec
 
 
-class SettingsUsed(BaseModel):
+class SettingsUsed(FrozenModel):
     """The settings a result depended on, carried with it."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     monte_carlo_runs: int
     max_replicates: int
@@ -88,10 +87,11 @@ def resolve_environment(
         changes["shocks"] = [*env.shocks, *shocks]
     if not changes:
         return env
+    data = {**env.model_dump(), **changes}
     try:
-        return BusinessEnvironment.model_validate({**env.model_dump(), **changes})
+        return BusinessEnvironment.model_validate(data)
     except ValidationError as exc:
-        raise invalid_input(exc, field) from exc
+        raise invalid_input(exc, data, field=field) from exc
 
 
 def check_models(
@@ -129,14 +129,15 @@ def simulation_spec(
     ``field`` prefixes errors that concern the combination (a model's segment override that
     the environment lacks), so they name where in the sandbox spec the problem is.
     """
+    data = {
+        "environment": env,
+        "models": list(models),
+        "allocation": None if allocation is None else list(allocation),
+        "allocation_policy": policy,
+        "days": days,
+        "record_units": record_units,
+    }
     try:
-        return SimulationSpec(
-            environment=env,
-            models=list(models),
-            allocation=None if allocation is None else list(allocation),
-            allocation_policy=policy,
-            days=days,
-            record_units=record_units,
-        )
+        return SimulationSpec.model_validate(data)
     except ValidationError as exc:
-        raise invalid_input(exc, field) from exc
+        raise invalid_input(exc, data, field=field) from exc

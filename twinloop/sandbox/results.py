@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from twinloop.contract import FrozenModel
 from twinloop.sandbox.arrow import ArrowTable
 from twinloop.sandbox.indicators import Direction
 from twinloop.sandbox.plan import SettingsUsed
@@ -22,11 +23,7 @@ Truth = Literal["treatment", "control", "none", "unclear"]
 StopReason = Literal["fixed", "target_reached", "cap_reached"]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
-
-
-class KpiSummary(_Frozen):
+class KpiSummary(FrozenModel):
     """One KPI across replicates: mean and interval (t; delta method or bootstrap for ratios)."""
 
     kpi: str
@@ -43,7 +40,7 @@ class KpiSummary(_Frozen):
     confidence: float
 
 
-class PairedKpi(_Frozen):
+class PairedKpi(FrozenModel):
     """Challenger minus baseline on one KPI, paired replicate by replicate."""
 
     kpi: str
@@ -69,7 +66,7 @@ class PairedKpi(_Frozen):
     confidence: float
 
 
-class StopInfo(_Frozen):
+class StopInfo(FrozenModel):
     """Why the run stopped where it did."""
 
     reason: StopReason
@@ -77,7 +74,7 @@ class StopInfo(_Frozen):
     checks: int = Field(description="Times the early-stop rule was evaluated.")
 
 
-class ExecutionInfo(_Frozen):
+class ExecutionInfo(FrozenModel):
     """How the run went; not part of the fingerprint (it differs between equal runs)."""
 
     executor: str
@@ -92,7 +89,7 @@ class ExecutionInfo(_Frozen):
     customer_days_per_second: float
 
 
-class _Result(_Frozen):
+class _Result(FrozenModel):
     seed: int
     replicates: int
     replicate_seeds: list[int]
@@ -133,7 +130,7 @@ class HeadToHeadResult(_Result):
     table: ArrowTable = Field(description="One row per replicate × arm: replicate, arm, KPIs.")
 
 
-class GridCell(_Frozen):
+class GridCell(FrozenModel):
     """One scenario × model: its summarised KPIs."""
 
     scenario: str
@@ -141,7 +138,7 @@ class GridCell(_Frozen):
     kpis: list[KpiSummary]
 
 
-class GridRank(_Frozen):
+class GridRank(FrozenModel):
     """A model's place in one scenario (or overall, as its mean rank across scenarios)."""
 
     scenario: str
@@ -163,7 +160,7 @@ class GridResult(_Result):
     table: ArrowTable = Field(description="One row per scenario × model × replicate.")
 
 
-class VariantAllocation(_Frozen):
+class VariantAllocation(FrozenModel):
     """How customers ended up split over variants, averaged over replicates."""
 
     variant: str
@@ -172,7 +169,7 @@ class VariantAllocation(_Frozen):
     arrival_share: float = Field(description="Share of customers who arrived during the run.")
 
 
-class AbKpiAnalysis(_Frozen):
+class AbKpiAnalysis(FrozenModel):
     """One KPI and treatment across replicates: how the twin's A/B test behaves."""
 
     kpi: str

@@ -13,17 +13,9 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Discriminator,
-    Field,
-    Tag,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-)
+from pydantic import Discriminator, Field, Tag, ValidationError, ValidationInfo, field_validator
 
+from twinloop.contract import FrozenModel, invalid_input
 from twinloop.errors import InvalidInput
 from twinloop.sandbox.indicators import (
     DEFAULT_UNIT_KPIS,
@@ -33,17 +25,13 @@ from twinloop.sandbox.indicators import (
 )
 from twinloop.sim.domains import DOMAINS
 from twinloop.sim.domains import environment as preset_environment
-from twinloop.sim.environment import BusinessEnvironment, Shock, to_invalid_input
-from twinloop.sim.models import MODEL_TYPES, ModelProfile, ModelSpec
+from twinloop.sim.environment import BusinessEnvironment, Shock
+from twinloop.sim.models import MODEL_TYPE_ERRORS, ModelProfile, ModelSpec
 from twinloop.sim.spec import AllocationPolicy
 
 Kind = Literal["test", "compare", "grid", "ab_test"]
 RatioInterval = Literal["delta", "bootstrap"]
 EnvironmentRef = str | BusinessEnvironment
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 def check_environment(value: EnvironmentRef | None) -> EnvironmentRef | None:
@@ -60,7 +48,7 @@ def _unique_names(models: list[ModelSpec]) -> list[ModelSpec]:
     return models
 
 
-class EarlyStop(_Frozen):
+class EarlyStop(FrozenModel):
     """Add replicates in batches until every primary KPI's interval is narrow enough.
 
     The check runs after ``replicates`` and then after every ``batch_size`` more, in replicate
@@ -74,7 +62,7 @@ class EarlyStop(_Frozen):
     batch_size: int = Field(default=10, ge=1, le=10_000)
 
 
-class _Common(_Frozen):
+class _Common(FrozenModel):
     environment: EnvironmentRef = Field(
         default="sales", description="A domain preset name or a full BusinessEnvironment."
     )
@@ -131,7 +119,7 @@ class HeadToHeadSpec(_ReplicateKpis):
     )  # fmt: skip
 
 
-class Scenario(_Frozen):
+class Scenario(FrozenModel):
     """One universe of a grid: an environment (default: the grid's) plus scenario shocks."""
 
     name: str = Field(min_length=1, max_length=128)
@@ -278,22 +266,8 @@ def parse_sandbox_spec(data: object, kind: str | None = None) -> _Common:
         raise InvalidInput("kind", f"unknown kind {declared!r}; choose from {list(SPEC_CLASSES)}")
     if kind is not None and declared != kind:
         raise InvalidInput("kind", f"the spec is a {declared!r} spec, not {kind!r}")
+    document = {**data, "kind": declared}
     try:
-        return SPEC_CLASSES[declared].model_validate({**data, "kind": declared})
+        return SPEC_CLASSES[declared].model_validate(document)
     except ValidationError as exc:
-        raise invalid_input(exc) from exc
-
-
-def invalid_input(exc: ValidationError, prefix: str = "") -> InvalidInput:
-    """pydantic's first error as InvalidInput naming the dotted field, with the offending value."""
-    error = to_invalid_input(exc, prefix)
-    first = exc.errors()[0]
-    value = first.get("input")
-    if first["type"] == "union_tag_invalid":
-        tag = first.get("ctx", {}).get("tag")
-        return InvalidInput(
-            error.field, f"unknown model type {tag!r}; choose one of {list(MODEL_TYPES)}"
-        )
-    if isinstance(value, int | float | str | bool) and first["type"] != "value_error":
-        return InvalidInput(error.field, f"{error.message}, got {value!r}")
-    return error
+        raise invalid_input(exc, document, messages=MODEL_TYPE_ERRORS) from exc

@@ -6,8 +6,7 @@ business names of the engine's generic KPIs (in sales a conversion is a deal won
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
-
+from twinloop.contract import FrozenModel
 from twinloop.errors import InvalidInput
 from twinloop.sim.environment import (
     Acquisition,
@@ -23,10 +22,8 @@ WEEKDAY_B2B = [1.15, 1.2, 1.2, 1.15, 1.0, 0.65, 0.65]
 WEEKDAY_B2C = [0.9, 0.9, 0.95, 1.0, 1.1, 1.1, 1.05]
 
 
-class DomainPreset(BaseModel):
+class DomainPreset(FrozenModel):
     """A domain: its environment, the decision its model makes and its primary KPIs."""
-
-    model_config = ConfigDict(frozen=True)
 
     domain: str
     decision: str

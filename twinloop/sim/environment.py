@@ -2,8 +2,8 @@
 
 Every knob carries its unit in its description. Rates are per day; the engine scales them to the
 step (hour or day). Validation happens here, once, so the engine can trust its input: a bad field
-raises ``pydantic.ValidationError`` whose location names it (``to_invalid_input`` turns that into
-our ``InvalidInput``).
+raises ``pydantic.ValidationError`` whose location names it (``twinloop.contract.invalid_input``
+turns that into our ``InvalidInput``).
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
+from twinloop.contract import FrozenModel, invalid_input
 from twinloop.errors import InvalidInput
 
 ShockKind = Literal["surge", "seasonal_peak", "segment_mix_shift", "outage", "price_change"]
@@ -20,11 +21,7 @@ Step = Literal["hour", "day"]
 DecisionTarget = Literal["conversion", "retention"]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Segment(_Frozen):
+class Segment(FrozenModel):
     """A customer segment: its share of arrivals, its features and what its customers are worth."""
 
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
@@ -48,7 +45,7 @@ class Segment(_Frozen):
     churn_multiplier: float = Field(default=1.0, gt=0.0, description="× base churn hazard.")
 
 
-class Channel(_Frozen):
+class Channel(FrozenModel):
     """An acquisition channel: its share of new customers and its cost per acquisition."""
 
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
@@ -56,7 +53,7 @@ class Channel(_Frozen):
     cost_per_acquisition: float = Field(default=0.0, ge=0.0, description="Money per new customer.")
 
 
-class Acquisition(_Frozen):
+class Acquisition(FrozenModel):
     """Arrivals: a Poisson process with weekly and yearly seasonality, split over channels."""
 
     rate_per_day: float = Field(
@@ -86,7 +83,7 @@ class Acquisition(_Frozen):
         return self
 
 
-class Transaction(_Frozen):
+class Transaction(FrozenModel):
     """Conversion given an interaction, and the value of an order."""
 
     base_conversion: float = Field(gt=0.0, lt=1.0, description="P(convert | interaction).")
@@ -108,7 +105,7 @@ class Transaction(_Frozen):
     )
 
 
-class Churn(_Frozen):
+class Churn(FrozenModel):
     """Churn hazard per day, rising exponentially as satisfaction falls below its reference."""
 
     base_hazard_per_day: float = Field(ge=0.0, lt=5.0, description="Hazard at reference sat.")
@@ -117,7 +114,7 @@ class Churn(_Frozen):
     )
 
 
-class SatisfactionDynamics(_Frozen):
+class SatisfactionDynamics(FrozenModel):
     """Satisfaction in [0, 1]: an exponential average of each interaction's experience."""
 
     initial: float = Field(default=0.75, ge=0.0, le=1.0)
@@ -134,13 +131,13 @@ class SatisfactionDynamics(_Frozen):
     timeout_ms: float = Field(default=3000.0, gt=0.0, description="Latency of a failed call.")
 
 
-class Costs(_Frozen):
+class Costs(FrozenModel):
     """Operating costs."""
 
     fixed_per_day: float = Field(default=0.0, ge=0.0, description="Money per day.")
 
 
-class Shock(_Frozen):
+class Shock(FrozenModel):
     """A scenario shock active on days [start_day, end_day)."""
 
     kind: ShockKind
@@ -169,7 +166,7 @@ class Shock(_Frozen):
         return self
 
 
-class BusinessEnvironment(_Frozen):
+class BusinessEnvironment(FrozenModel):
     """One simulated business: who arrives, how they interact, buy, feel and leave."""
 
     name: str = Field(default="custom", min_length=1, max_length=128)
@@ -229,12 +226,8 @@ class BusinessEnvironment(_Frozen):
 
 
 def to_invalid_input(exc: ValidationError, prefix: str = "") -> InvalidInput:
-    """Turn pydantic's first error into our InvalidInput with a dotted field path."""
-    first = exc.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"])
-    field = ".".join(p for p in (prefix, loc) if p) or prefix or "body"
-    message = first["msg"].removeprefix("Value error, ")
-    return InvalidInput(field, message)
+    """Deprecated: serve_apps still imports it; use :func:`twinloop.contract.invalid_input`."""
+    return invalid_input(exc, field=prefix)
 
 
 def parse_environment(data: object) -> BusinessEnvironment:
@@ -242,4 +235,4 @@ def parse_environment(data: object) -> BusinessEnvironment:
     try:
         return BusinessEnvironment.model_validate(data)
     except ValidationError as exc:
-        raise to_invalid_input(exc, "environment") from exc
+        raise invalid_input(exc, data, field="environment") from exc

@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from twinloop.contract import FrozenModel
 from twinloop.sim.spec import SimulationSpec
 
 KPI_NAMES = (
@@ -33,10 +34,8 @@ KPI_NAMES = (
 )
 
 
-class StepKpis(BaseModel):
+class StepKpis(FrozenModel):
     """One step's KPIs for one variant, as streamed while a run goes on."""
-
-    model_config = ConfigDict(frozen=True)
 
     step: int
     day: float
@@ -56,10 +55,8 @@ class StepKpis(BaseModel):
     model_calls: int
 
 
-class VariantSummary(BaseModel):
+class VariantSummary(FrozenModel):
     """A whole run for one variant: totals of counted KPIs, end or mean values of the others."""
-
-    model_config = ConfigDict(frozen=True)
 
     variant: str
     customers: int = Field(description="Customers ever assigned to this variant.")
@@ -79,10 +76,8 @@ class VariantSummary(BaseModel):
     customer_days: float
 
 
-class SimulationSummary(BaseModel):
+class SimulationSummary(FrozenModel):
     """The JSON face of a run: what was run, how fast, and the per-variant totals."""
-
-    model_config = ConfigDict(frozen=True)
 
     seed: int
     days: float

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 from numpy.typing import NDArray
 
+from twinloop.contract import SECONDS_PER_DAY
 from twinloop.sim.draws import categorical, percentiles, threshold
 from twinloop.sim.groundtruth import intent_probability, predictor_hits
 from twinloop.sim.kpis import KpiRecorder, SimulationResult, SimulationSummary, StepKpis
@@ -39,7 +40,6 @@ STREAMS = (
     "failure",
     "thompson",
 )
-SECONDS_PER_DAY = 86_400.0
 
 
 class Simulation:

@@ -16,9 +16,10 @@ from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import Discriminator, Field, Tag, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from twinloop.contract import FrozenModel
 from twinloop.errors import InvalidInput
 from twinloop.sim.onnxmodel import load_onnx, sha256_hex
 
@@ -32,11 +33,7 @@ class Predictor(Protocol):
     def predict(self, features: NDArray[np.float64]) -> NDArray[np.float64]: ...
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class SegmentOverride(_Frozen):
+class SegmentOverride(FrozenModel):
     """Per-segment deviations of a profile (a model that is worse on one segment)."""
 
     accuracy: float | None = Field(default=None, ge=0.0, le=1.0)
@@ -44,7 +41,7 @@ class SegmentOverride(_Frozen):
     latency_p95_ms: float | None = Field(default=None, gt=0.0)
 
 
-class _Operational(_Frozen):
+class _Operational(FrozenModel):
     name: str = Field(default="model", min_length=1, max_length=128)
     latency_p50_ms: float = Field(default=100.0, gt=0.0, le=600_000.0, description="Median ms.")
     latency_p95_ms: float = Field(default=200.0, gt=0.0, le=600_000.0, description="95th pct ms.")
@@ -114,6 +111,11 @@ def _model_kind(value: Any) -> str:
         return str(value.get("type", "profile"))
     return str(getattr(value, "type", "profile"))
 
+
+# The wording of a bad ``type`` for :func:`twinloop.contract.invalid_input`.
+MODEL_TYPE_ERRORS = {
+    "union_tag_invalid": "unknown model type {tag!r}; choose 'profile', 'predictor' or 'onnx'"
+}
 
 ModelSpec = Annotated[
     Annotated[ModelProfile, Tag("profile")]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
-from twinloop.sim.environment import BusinessEnvironment, to_invalid_input
-from twinloop.sim.models import ModelProfile, ModelSpec
+from twinloop.contract import HOURS_PER_DAY, FrozenModel, invalid_input
+from twinloop.sim.environment import BusinessEnvironment
+from twinloop.sim.models import MODEL_TYPE_ERRORS, ModelProfile, ModelSpec
 
 AllocationPolicy = Literal["fixed", "thompson"]
 
@@ -17,10 +18,8 @@ def _default_models() -> list[ModelSpec]:
     return [ModelProfile()]
 
 
-class SimulationSpec(BaseModel):
+class SimulationSpec(FrozenModel):
     """Everything that determines a run; with the seed, the output is a pure function of it."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     environment: BusinessEnvironment
     models: list[ModelSpec] = Field(default_factory=_default_models, min_length=1, max_length=16)
@@ -66,7 +65,7 @@ class SimulationSpec(BaseModel):
 
     @property
     def steps_per_day(self) -> int:
-        return 24 if self.environment.step == "hour" else 1
+        return HOURS_PER_DAY if self.environment.step == "hour" else 1
 
     @property
     def n_steps(self) -> int:
@@ -78,4 +77,4 @@ def parse_spec(data: object) -> SimulationSpec:
     try:
         return SimulationSpec.model_validate(data)
     except ValidationError as exc:
-        raise to_invalid_input(exc) from exc
+        raise invalid_input(exc, data, messages=MODEL_TYPE_ERRORS) from exc

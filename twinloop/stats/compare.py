@@ -1,9 +1,11 @@
 """The statistics engine's entry point: every metric, every treatment against control, in one call.
 
 ``compare(spec)`` checks the whole input first (mismatched variants, negative counts, successes
-above n, negative variances → :class:`InvalidInput` naming the field), then compares each metric
-for each treatment, applies the multiple-testing correction across the comparisons, and checks
-the sample ratio against the planned allocation. Nothing random happens: same input, same bytes.
+above n, negative variances → :class:`InvalidInput` naming the field) while converting it once
+into comparable arms (:mod:`twinloop.stats.arms`; :func:`compare_arms` takes prepared ones),
+then compares each metric for each treatment, applies the multiple-testing correction across the
+comparisons, and checks the sample ratio against the planned allocation. Nothing random happens:
+same input, same bytes.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
-from twinloop.errors import InvalidInput, NotFound
+from twinloop.contract import FrozenModel, invalid_input
+from twinloop.errors import NotFound
+from twinloop.stats.arms import PreparedArms, prepare_arms
 from twinloop.stats.corrections import adjust
 from twinloop.stats.inputs import (
     CompareSettings,
@@ -21,7 +25,6 @@ from twinloop.stats.inputs import (
     MetricSpec,
     PointData,
     VariantSpec,
-    to_stats,
 )
 from twinloop.stats.pairwise import Arm, MetricInfo, compare_pair
 from twinloop.stats.results import MetricComparison, Note, SrmResult
@@ -36,10 +39,8 @@ _FORM_OF_STATS = {
 }
 
 
-class ComparisonResult(BaseModel):
+class ComparisonResult(FrozenModel):
     """All comparisons of an experiment, corrected across metrics, with the SRM check."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     control: str
     treatments: tuple[str, ...]
@@ -59,16 +60,20 @@ class ComparisonResult(BaseModel):
 def compare(spec: CompareSpec | Mapping[str, Any]) -> ComparisonResult:
     """Compare every metric for every treatment against control; see the module docstring."""
     checked = parse_spec(spec) if not isinstance(spec, CompareSpec) else spec
+    return compare_arms(prepare_arms(checked))
+
+
+def compare_arms(prepared: PreparedArms) -> ComparisonResult:
+    """Compare arms checked and converted by :func:`~twinloop.stats.arms.prepare_arms`."""
+    checked, control, treatments = prepared.spec, prepared.control, prepared.treatments
     settings = checked.settings
-    control, treatments = _check_variants(checked.variants)
-    arms_per_metric = [_metric_arms(i, m, checked.variants) for i, m in enumerate(checked.metrics)]
     comparisons: list[MetricComparison] = []
-    for metric, arms in zip(checked.metrics, arms_per_metric, strict=True):
+    for metric, arms in zip(checked.metrics, prepared.arms, strict=True):
         info = MetricInfo(metric.name, metric.direction, metric.role)
         for treatment in treatments:
             comparisons.append(compare_pair(info, arms[control], arms[treatment], settings))
     corrected = _correct(comparisons, settings)
-    srm, notes = _srm(checked, arms_per_metric, settings)
+    srm, notes = _srm(checked, prepared.arms, settings)
     return ComparisonResult(
         control=control,
         treatments=tuple(treatments),
@@ -96,114 +101,7 @@ def parse_spec(data: Mapping[str, Any]) -> CompareSpec:
     try:
         return CompareSpec.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        raise InvalidInput(_dotted(error["loc"]), error["msg"]) from None
-
-
-def _dotted(loc: Sequence[int | str]) -> str:
-    """pydantic's error location as ``metrics[0].variants.B.n``, without union-member labels."""
-    path = ""
-    after_union = False
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif "[" in part:  # 'tagged-union[...]', 'is-instance[...]': not a field
-            after_union = part.startswith("tagged-union")
-            continue
-        elif after_union:  # the discriminator value that follows a tagged union
-            after_union = False
-            continue
-        else:
-            path += f".{part}" if path else part
-    return path or "input"
-
-
-def _check_variants(variants: Sequence[VariantSpec]) -> tuple[str, list[str]]:
-    if len(variants) < 2:
-        raise InvalidInput(
-            "variants", f"need a control and at least one treatment, got {len(variants)}"
-        )
-    names = [v.name for v in variants]
-    for index, name in enumerate(names):
-        if names.index(name) != index:
-            raise InvalidInput(f"variants[{index}].name", f"duplicate variant {name!r}")
-    controls = [v.name for v in variants if v.control]
-    if len(controls) != 1:
-        raise InvalidInput("variants", f"exactly one variant must be the control, got {controls}")
-    for field in ("allocation", "units"):
-        given = [getattr(v, field) is not None for v in variants]
-        if any(given) and not all(given):
-            index = given.index(False)
-            raise InvalidInput(f"variants[{index}].{field}", "give it for every variant or none")
-    for index, variant in enumerate(variants):
-        if variant.allocation is not None and not variant.allocation > 0:
-            raise InvalidInput(
-                f"variants[{index}].allocation", f"must be > 0, got {variant.allocation!r}"
-            )
-        if variant.units is not None and variant.units < 0:
-            raise InvalidInput(f"variants[{index}].units", f"must be >= 0, got {variant.units}")
-    return controls[0], [name for name in names if name != controls[0]]
-
-
-def _metric_arms(index: int, metric: MetricSpec, variants: Sequence[VariantSpec]) -> dict[str, Arm]:
-    """Check one metric's data against the variants and turn it into comparable arms."""
-    path = f"metrics[{index}]"
-    expected = [v.name for v in variants]
-    if set(metric.variants) != set(expected):
-        raise InvalidInput(
-            f"{path}.variants",
-            f"metric {metric.name!r} has variants {sorted(metric.variants)}, "
-            f"the experiment has {sorted(expected)}",
-        )
-    arms: dict[str, Arm] = {}
-    for name in expected:
-        data = metric.variants[name]
-        form = getattr(data, "form", None) or _FORM_OF_STATS[type(data)]
-        stats = to_stats(data, metric.metric_type, f"{path}.variants.{name}")
-        arms[name] = Arm(name, form, stats)
-    return _harmonise(path, metric, arms)
-
-
-def _harmonise(path: str, metric: MetricSpec, arms: dict[str, Arm]) -> dict[str, Arm]:
-    """Make every arm of a metric the same kind of statistics, or say why they cannot be."""
-    kinds = {type(arm.data) for arm in arms.values()}
-    wanted = metric.metric_type
-    if PointData in kinds and len(kinds) > 1:
-        raise InvalidInput(
-            f"{path}.variants", "point values cannot be compared with sample statistics"
-        )
-    if kinds == {PointData}:
-        return arms
-    if wanted == "proportion" and kinds != {BinomialStats}:
-        raise InvalidInput(f"{path}.metric_type", "'proportion' needs binomial data or 0/1 values")
-    if (wanted == "ratio" or RatioStats in kinds) and kinds != {RatioStats}:
-        where = "metric_type" if wanted == "ratio" else "variants"
-        raise InvalidInput(
-            f"{path}.{where}", "a ratio metric needs ratio data (numerator and denominator)"
-        )
-    if kinds == {RatioStats}:
-        if wanted not in ("auto", "ratio"):
-            raise InvalidInput(f"{path}.metric_type", f"{wanted!r} does not fit ratio data")
-        return arms
-    if kinds == {BinomialStats} and wanted != "mean":
-        return arms
-    if kinds == {SampleStats}:
-        return arms
-    if CovariateStats in kinds:
-        if len(kinds) > 1:
-            raise InvalidInput(
-                f"{path}.variants", "a pre-period covariate is given for some variants only"
-            )
-        return arms
-    # Mixed mean-like forms: compare the metric values as plain samples.
-    return {name: Arm(name, arm.form, _as_sample(arm.data)) for name, arm in arms.items()}
-
-
-def _as_sample(data: Stats | PointData) -> Stats:
-    if isinstance(data, BinomialStats):
-        return data.as_sample()
-    assert isinstance(data, SampleStats)
-    return data
+        raise invalid_input(exc, data) from None
 
 
 def _correct(
@@ -242,7 +140,7 @@ def _correct(
 
 
 def _srm(
-    spec: CompareSpec, arms_per_metric: list[dict[str, Arm]], settings: CompareSettings
+    spec: CompareSpec, arms_per_metric: Sequence[Mapping[str, Arm]], settings: CompareSettings
 ) -> tuple[SrmResult | None, list[Note]]:
     """Check units against the planned allocation; units from the variants or the first metric."""
     variants = spec.variants

@@ -13,9 +13,10 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, InstanceOf, PositiveFloat
+from pydantic import Field, InstanceOf, PositiveFloat
 from pydantic.json_schema import SkipJsonSchema
 
+from twinloop.contract import FrozenModel
 from twinloop.errors import InvalidInput
 from twinloop.stats.results import Direction, Role
 from twinloop.stats.sufficient import (
@@ -27,11 +28,7 @@ from twinloop.stats.sufficient import (
 )
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class PointData(_Frozen):
+class PointData(FrozenModel):
     """The seed's form: one value per variant; ``percent_change`` is the stated % vs control."""
 
     form: Literal["point"] = "point"
@@ -39,7 +36,7 @@ class PointData(_Frozen):
     percent_change: float | None = None
 
 
-class BinomialData(_Frozen):
+class BinomialData(FrozenModel):
     """Units and units that converted."""
 
     form: Literal["binomial"] = "binomial"
@@ -47,7 +44,7 @@ class BinomialData(_Frozen):
     successes: int
 
 
-class ContinuousData(_Frozen):
+class ContinuousData(FrozenModel):
     """Units, mean and sample standard deviation (``ddof=1``)."""
 
     form: Literal["continuous"] = "continuous"
@@ -56,7 +53,7 @@ class ContinuousData(_Frozen):
     std: float
 
 
-class SumsData(_Frozen):
+class SumsData(FrozenModel):
     """Units, Σx and Σx² — what a warehouse query returns."""
 
     form: Literal["sums"] = "sums"
@@ -65,7 +62,7 @@ class SumsData(_Frozen):
     sum_sq: float
 
 
-class RatioData(_Frozen):
+class RatioData(FrozenModel):
     """A ratio metric Σnum/Σden over ``n`` units: sums, squares and the cross-product."""
 
     form: Literal["ratio"] = "ratio"
@@ -77,7 +74,7 @@ class RatioData(_Frozen):
     cross_sum: float
 
 
-class CovariateData(_Frozen):
+class CovariateData(FrozenModel):
     """A metric with a pre-period covariate (CUPED): Σy, Σy², Σx, Σx², Σxy over ``n`` units."""
 
     form: Literal["covariate"] = "covariate"
@@ -89,7 +86,7 @@ class CovariateData(_Frozen):
     cross_sum: float
 
 
-class RawData(_Frozen):
+class RawData(FrozenModel):
     """Per-unit values (small samples in JSON; files go through :mod:`rawdata`)."""
 
     form: Literal["raw"] = "raw"
@@ -113,7 +110,7 @@ VariantData = (
 MetricType = Literal["auto", "mean", "proportion", "ratio"]
 
 
-class MetricSpec(_Frozen):
+class MetricSpec(FrozenModel):
     """One metric: its data per variant (keys must be exactly the experiment's variants)."""
 
     name: str = Field(min_length=1)
@@ -126,7 +123,7 @@ class MetricSpec(_Frozen):
     )
 
 
-class VariantSpec(_Frozen):
+class VariantSpec(FrozenModel):
     """One arm of the experiment; ``allocation`` is its planned share (weights are normalised)."""
 
     name: str = Field(min_length=1)
@@ -135,14 +132,14 @@ class VariantSpec(_Frozen):
     units: int | None = Field(default=None, description="units assigned, for the SRM check")
 
 
-class GaussianPrior(_Frozen):
+class GaussianPrior(FrozenModel):
     """Normal prior on the lift (same scale as ``bayesian_scale``)."""
 
     mean: float = 0.0
     std: float = Field(gt=0.0)
 
 
-class CompareSettings(_Frozen):
+class CompareSettings(FrozenModel):
     """How to compare: error rates, corrections, which optional analyses to run."""
 
     alpha: float = Field(default=0.05, gt=0.0, lt=1.0)
@@ -167,7 +164,7 @@ class CompareSettings(_Frozen):
     sequential_tuning_n: int = Field(default=5000, ge=1)
 
 
-class CompareSpec(_Frozen):
+class CompareSpec(FrozenModel):
     """Everything one comparison needs: the variants, the metrics and the settings."""
 
     variants: tuple[VariantSpec, ...]

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from twinloop.contract import FrozenModel
 
 NoteCode = Literal[
     "srm",  # sample-ratio mismatch: observed units differ from the planned allocation
@@ -41,11 +43,7 @@ Role = Literal["primary", "secondary", "guardrail"]
 Favours = Literal["treatment", "control", "neither"]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Note(_Frozen):
+class Note(FrozenModel):
     """One data-quality or method finding; ``code`` is stable, ``message`` is for people."""
 
     code: NoteCode
@@ -55,7 +53,7 @@ class Note(_Frozen):
     variant: str | None = None
 
 
-class Interval(_Frozen):
+class Interval(FrozenModel):
     """A two-sided interval at ``level`` (0.95 = 95%)."""
 
     lower: float
@@ -63,7 +61,7 @@ class Interval(_Frozen):
     level: float
 
 
-class Effect(_Frozen):
+class Effect(FrozenModel):
     """A point estimate with its standard error and interval, and how they were computed."""
 
     estimate: float
@@ -72,7 +70,7 @@ class Effect(_Frozen):
     method: str = Field(description="e.g. 'welch_t', 'delta_method', 'point_difference'")
 
 
-class VariantSummary(_Frozen):
+class VariantSummary(FrozenModel):
     """What one variant contributed to a comparison."""
 
     variant: str
@@ -83,7 +81,7 @@ class VariantSummary(_Frozen):
     successes: int | None = None
 
 
-class CupedDetail(_Frozen):
+class CupedDetail(FrozenModel):
     """CUPED adjustment: θ, the covariate correlation and the variance kept (≈ 1 - ρ²)."""
 
     method: Literal["cuped_pooled_theta"] = "cuped_pooled_theta"
@@ -92,7 +90,7 @@ class CupedDetail(_Frozen):
     variance_ratio: float = Field(description="adjusted / unadjusted variance of the effect")
 
 
-class BayesianDetail(_Frozen):
+class BayesianDetail(FrozenModel):
     """Probability that the treatment beats control, and the posterior of the lift."""
 
     method: Literal["beta_binomial_exact", "gaussian_lift"]
@@ -105,7 +103,7 @@ class BayesianDetail(_Frozen):
     prior: str = Field(description="'flat', 'beta(a, b)' or 'normal(mean, sd)'")
 
 
-class SequentialDetail(_Frozen):
+class SequentialDetail(FrozenModel):
     """Always-valid intervals and p-value: safe to look at after every batch of data."""
 
     method: Literal["asymptotic_confidence_sequence"] = "asymptotic_confidence_sequence"
@@ -116,7 +114,7 @@ class SequentialDetail(_Frozen):
     p_value: float | None = Field(description="always-valid p-value of 'no difference'")
 
 
-class PowerDetail(_Frozen):
+class PowerDetail(FrozenModel):
     """Minimum detectable effect at this sample size, and power against a target effect."""
 
     method: Literal["normal_two_sided"] = "normal_two_sided"
@@ -128,7 +126,7 @@ class PowerDetail(_Frozen):
     power_at_target: float | None = None
 
 
-class MetricComparison(_Frozen):
+class MetricComparison(FrozenModel):
     """One metric, one treatment against control: effects, test, posterior, power, notes."""
 
     metric: str
@@ -160,7 +158,7 @@ class MetricComparison(_Frozen):
         return any(note.code == code for note in self.notes)
 
 
-class SrmResult(_Frozen):
+class SrmResult(FrozenModel):
     """Chi-square goodness-of-fit of observed units against the planned allocation."""
 
     method: Literal["chi_square_goodness_of_fit"] = "chi_square_goodness_of_fit"

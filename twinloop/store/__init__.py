@@ -8,11 +8,11 @@ argument checks and JSON encoding every backend shares (the Redis store in
 
 from __future__ import annotations
 
+from twinloop.contract import ID_PATTERN
 from twinloop.store.codec import (
     DEFAULT_MAX_HISTORY,
     DEFAULT_RETRIES,
     FIELD_PATTERN,
-    ID_PATTERN,
     KEEP_TTL,
     KIND_PATTERN,
     MAX_DOC_BYTES,

@@ -13,12 +13,12 @@ from collections.abc import Mapping
 from enum import Enum
 from typing import Any, Final, Literal, TypeAlias
 
+from twinloop.contract import ID_PATTERN
 from twinloop.errors import CorruptDocument, InvalidInput, LimitExceeded, VersionConflict
 
 # Kinds become SQL values and Redis key segments: a small charset keeps both trivially safe
 # (no ':', '{', '*' that would clash with key layout, hash tags or SCAN patterns).
 KIND_PATTERN: Final = re.compile(r"[a-z][a-z0-9_]{0,63}")
-ID_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 FIELD_PATTERN: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 MAX_DOC_BYTES: Final = 16 * 1024 * 1024  # one document; bigger payloads belong in Parquet files
 DEFAULT_MAX_HISTORY: Final = 100  # superseded versions kept per id; bounds a hot counter's growth

@@ -20,8 +20,9 @@ from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ValidationError
 
+from twinloop.contract import FrozenModel
 from twinloop.errors import CorruptDocument, InvalidInput, NotFound, VersionConflict
 from twinloop.store.codec import (
     DEFAULT_RETRIES,
@@ -41,10 +42,8 @@ from twinloop.store.codec import (
 M = TypeVar("M", bound=BaseModel)
 
 
-class StoredDocument(BaseModel):
+class StoredDocument(FrozenModel):
     """One version of a document as the store holds it; ``doc`` is the caller's JSON object."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: str
     id: str

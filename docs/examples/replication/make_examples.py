@@ -78,6 +78,22 @@ def population(rng: np.random.Generator, n: int = 2000) -> pa.Table:
     )
 
 
+def store_days(rng: np.random.Generator, n: int = 2000) -> pa.Table:
+    """Store-days without dates (cross-sectional): traffic slows the site and, directly, raises
+    conversion (busy days bring buyers); latency lowers conversion. Linear, so exactly
+    E[conversion | do(latency + 30 ms)] - E[conversion] = -0.0001 · 30 = -0.003."""
+    traffic = rng.normal(1000.0, 150.0, n)
+    latency = 100.0 + 0.05 * traffic + rng.normal(0.0, 10.0, n)
+    conversion = 0.06 - 0.0001 * latency + 0.00001 * traffic + rng.normal(0.0, 0.001, n)
+    return pa.table(
+        {
+            "traffic": traffic.round(0).astype(np.int64),
+            "latency_ms": latency.round(1),
+            "conversion_rate": conversion.round(5),
+        }
+    )
+
+
 def main() -> None:
     rng = np.random.default_rng(0)
     pacsv.write_csv(kpi_history(rng), HERE / "kpi_history.csv")
@@ -108,6 +124,12 @@ def main() -> None:
         ]
     }
     (HERE / "graph.json").write_text(json.dumps(graph, indent=2) + "\n")
+    # A separate stream: the files above stay as they were.
+    pacsv.write_csv(store_days(np.random.default_rng(1)), HERE / "store_days.csv")
+    store_base = {"traffic": 1000, "latency_ms": 150, "conversion_rate": 0.055}
+    (HERE / "store_base.json").write_text(json.dumps(store_base, indent=2) + "\n")
+    busy_day = {"traffic": 1300, "latency_ms": 172.0, "conversion_rate": 0.0541}
+    (HERE / "busy_day.json").write_text(json.dumps(busy_day, indent=2) + "\n")
     (HERE / "cyclic_graph.json").write_text(
         json.dumps(
             {

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from twinloop.contract import FrozenModel
 
 Direction = Literal["both", "down", "up"]
 NoiseModel = Literal["auto", "relative"]
 
 
-class LocalizerSettings(BaseModel):
+class LocalizerSettings(FrozenModel):
     """How the localizer searches; the defaults are the ones the benchmark was run with.
 
     ``significance`` is the false-alarm rate charged to every reported combination (its cost is
@@ -18,8 +20,6 @@ class LocalizerSettings(BaseModel):
     values report fewer, surer combinations. ``direction`` restricts the search to losses
     (``down``), gains (``up``) or both.
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     max_elements: int = Field(default=5, ge=1, le=50)
     max_layer: int | None = Field(
@@ -41,7 +41,7 @@ class LocalizerSettings(BaseModel):
     )
 
 
-class RootCauseElement(BaseModel):
+class RootCauseElement(FrozenModel):
     """One dimension-value combination that explains part of the deviation, with its numbers.
 
     ``explanatory_power`` is the share of the total KPI deviation that this combination's own
@@ -49,8 +49,6 @@ class RootCauseElement(BaseModel):
     negative when other parts move the other way). ``confidence`` is the posterior probability
     of the combination against "no anomaly there" under the search's description-length prior.
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     element: dict[str, str]
     label: str
@@ -70,7 +68,7 @@ class RootCauseElement(BaseModel):
     denominator_expected: float | None = None
 
 
-class RootCauseResult(BaseModel):
+class RootCauseResult(FrozenModel):
     """The ranked set of combinations explaining one KPI's deviation, and what produced it.
 
     ``explained_share`` is the share of the total deviation covered by the union of the
@@ -80,8 +78,6 @@ class RootCauseResult(BaseModel):
     ``noise_dispersion`` the multiplier of its counting variance, so a reader can judge how
     surprising the evidence is.
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: Literal["additive", "derived"]
     dims: list[str]

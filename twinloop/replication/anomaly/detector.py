@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import numpy.typing as npt
 
+from twinloop.contract import SECONDS_PER_DAY, SECONDS_PER_WEEK
 from twinloop.errors import InvalidInput
 from twinloop.replication.anomaly.models import (
     Anomaly,
@@ -50,12 +51,11 @@ from twinloop.replication.anomaly.streaming import (
 )
 
 EPOCH = datetime(1970, 1, 1)
-DAY_S = 86_400.0
-WEEK_S = 7 * DAY_S
 SPACING_SAMPLES = 16  # gaps looked at before the series' sampling interval is fixed
 CUSUM_DRIFT = 1.0  # in units of the mean absolute error (≈ 0.8 σ for Gaussian noise)
 Z_CAP = 8.0  # one point moves a CUSUM sum by at most this much
 MAX_FOLLOW = 4  # an ambiguous anomaly is followed for at most this many × confirm points
+USUAL_MIN = 50  # raw values seen before the usual level is subtracted
 
 
 def _seconds(timestamp: datetime | np.datetime64 | float | int, field_name: str) -> float:
@@ -125,9 +125,14 @@ class AnomalyDetector:
         self._cusum_down = 0.0
         self._variance = 1.0
         self._recent_raw: deque[float] = deque(maxlen=max(s.cooldown, 1))
+        self._usual = SortedWindow(s.usual_window)
         self._recent_points: deque[tuple[float, float]] = deque(maxlen=4 * s.confirm)
         self._event: _Event | None = None
         self._done: list[Anomaly] = []
+        # The last point's two channels before weighting (novelty, context −log10 p): the
+        # score is a fixed function of them, so model selection (bench.anomaly_cv) can try
+        # weightings, cooldowns and floors without re-running the detector.
+        self.evidence: tuple[float, float] = (0.0, 0.0)
 
     # -- the per-point step -------------------------------------------------------------
 
@@ -179,9 +184,20 @@ class AnomalyDetector:
             else 0.0
         )
         surprise, deviation = self._context(seconds, x)
-        context = s.score_scale * max(0.0, surprise - s.surprise_floor) if scoring else 0.0
+        context = (
+            s.score_scale * max(0.0, surprise - s.surprise_floor)
+            if scoring and s.surprise_floor is not None
+            else 0.0
+        )
+        self.evidence = (novelty, surprise if scoring else 0.0)
         # Early on every value is a little new: evidence ramps up over the learning period.
         raw = max(novelty, context) * min(1.0, self._n / s.learning)
+        if s.usual_quantile is not None:
+            # Evidence counts above what is usual for this series (its recent high quantile):
+            # a heavy-tailed series is new a little all the time, a flat one never.
+            usual = self._usual.quantile(s.usual_quantile) if len(self._usual) >= USUAL_MIN else 0.0
+            self._usual.add(raw)
+            raw = max(0.0, raw - usual)
         channel: Channel = (
             "none" if raw <= 0.0 else ("novelty" if novelty >= context else "context")
         )
@@ -210,7 +226,7 @@ class AnomalyDetector:
         """Once the sampling interval is known, add daily and weekly baselines that fit it."""
         s = self.settings
         spacing = sorted(self._gaps)[len(self._gaps) // 2]
-        for period, max_bins in ((DAY_S, 48), (WEEK_S, 168)):
+        for period, max_bins in ((SECONDS_PER_DAY, 48), (SECONDS_PER_WEEK, 168)):
             points = period / spacing
             if points >= 6:
                 baseline = SeasonalBaseline(

@@ -1,8 +1,9 @@
 """Contracts of anomaly detection: its settings, per-point scores, anomalies and known patterns.
 
 The defaults of ``AnomalySettings`` are one global setting for every series (no per-series
-tuning); ``threshold`` is the value the NAB standard profile picked on the development subset
-(``docs/anomalies.md``).
+tuning), chosen by leave-one-category-out cross-validation on the NAB development subset
+(``bench/anomaly_cv.py``); ``threshold`` is the value the NAB standard profile picks there for
+that setting (``docs/anomalies.md``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from twinloop.contract import FrozenModel
 
 AnomalyKind = Literal["spike", "dip", "level_shift", "trend_change", "variance_change"]
 ANOMALY_KINDS: tuple[AnomalyKind, ...] = (
@@ -24,10 +27,8 @@ Channel = Literal["novelty", "context", "none"]
 Direction = Literal["up", "down"]
 
 
-class AnomalySettings(BaseModel):
+class AnomalySettings(FrozenModel):
     """Knobs of the streaming detector; every length is counted in points (rows), not time."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     history: int = Field(default=4000, ge=10, description="points the novelty test remembers")
     exclusion: int = Field(
@@ -38,19 +39,32 @@ class AnomalySettings(BaseModel):
     )
     warmup: int = Field(default=50, ge=2, description="points seen before any score is given")
     learning: int = Field(
-        default=750, ge=1, description="points over which evidence ramps up to full weight"
+        default=1500, ge=1, description="points over which evidence ramps up to full weight"
     )
     cooldown: int = Field(
         default=60, ge=0, description="points after a score in which weaker scores are zeroed"
     )
+    usual_quantile: float | None = Field(
+        default=0.99,
+        gt=0,
+        lt=1,
+        description="evidence counts only above this quantile of the last usual_window raw "
+        "values (what is usually new in this series is not news); None = no such baseline",
+    )
+    usual_window: int = Field(
+        default=1000, ge=50, description="raw values the usual_quantile is taken over"
+    )
     score_scale: float = Field(
-        default=0.02, gt=0, description="raw evidence that maps to score 0.5 (fraction of range)"
+        default=0.01, gt=0, description="raw evidence that maps to score 0.5 (fraction of range)"
     )
     threshold: float = Field(
-        default=0.5262, gt=0, le=1, description="score at or above which a point is anomalous"
+        default=0.6597, gt=0, le=1, description="score at or above which a point is anomalous"
     )
-    surprise_floor: float = Field(
-        default=7.0, ge=0, description="−log10 p below which the context channel stays silent"
+    surprise_floor: float | None = Field(
+        default=7.0,
+        ge=0,
+        description="−log10 p below which the context channel stays silent; None = the channel "
+        "adds no evidence",
     )
     tail_history: int = Field(
         default=4000, ge=50, description="points of each statistic's tail history"
@@ -75,10 +89,8 @@ class AnomalySettings(BaseModel):
     )
 
 
-class AnomalyScore(BaseModel):
+class AnomalyScore(FrozenModel):
     """One point's verdict, computed from this point and the points before it only."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     index: int = Field(ge=0)
     timestamp: datetime
@@ -90,7 +102,7 @@ class AnomalyScore(BaseModel):
     direction: Direction | None = None
 
 
-class PatternSignature(BaseModel):
+class PatternSignature(FrozenModel):
     """The shape of an anomaly window in units of the pre-anomaly noise scale.
 
     ``peak`` is the largest deviation (signed); ``shift`` the median deviation at the end of
@@ -99,8 +111,6 @@ class PatternSignature(BaseModel):
     after onset that deviate by more than 3 scales.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
     peak: float
     shift: float
     drift: float
@@ -108,10 +118,8 @@ class PatternSignature(BaseModel):
     duration: float = Field(ge=0, le=1)
 
 
-class AnomalyPattern(BaseModel):
+class AnomalyPattern(FrozenModel):
     """A known pattern: a named signature, optionally tied to one kind of anomaly."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(min_length=1, max_length=120)
     kind: AnomalyKind | None = None
@@ -119,19 +127,15 @@ class AnomalyPattern(BaseModel):
     description: str = ""
 
 
-class PatternMatch(BaseModel):
+class PatternMatch(FrozenModel):
     """The known pattern an anomaly resembles most, and how much (1 = identical signature)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
     similarity: float = Field(ge=0, le=1)
 
 
-class Anomaly(BaseModel):
+class Anomaly(FrozenModel):
     """A detected anomaly: onset, strength, what kind it is and which known pattern it matches."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     index: int = Field(ge=0, description="row of the first anomalous point")
     timestamp: datetime
@@ -143,10 +147,8 @@ class Anomaly(BaseModel):
     points_seen: int = Field(ge=1, description="points after onset the label is based on")
 
 
-class AnomalyResult(BaseModel):
+class AnomalyResult(FrozenModel):
     """A whole series scored: the per-point score stream and the anomalies found in it."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     settings: AnomalySettings
     n_points: int = Field(ge=1)

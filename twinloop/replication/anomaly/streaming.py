@@ -30,6 +30,18 @@ class SortedWindow:
             oldest = self._fifo.popleft()
             del self.sorted[bisect_left(self.sorted, oldest)]
 
+    def quantile(self, q: float) -> float:
+        """The ``q`` quantile, linearly interpolated between order statistics (numpy's default).
+
+        Written as ``low + (high - low) * fraction`` so that bench code reproducing it on
+        arrays gets the same float.
+        """
+        s = self.sorted
+        position = q * (len(s) - 1)
+        low = math.floor(position)
+        high = min(low + 1, len(s) - 1)
+        return s[low] + (s[high] - s[low]) * (position - low)
+
     def median(self) -> float:
         s = self.sorted
         n = len(s)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
+from twinloop.contract import ID_FIELD_PATTERN, FrozenModel
 from twinloop.replication.findings import Finding
 from twinloop.sim.environment import BusinessEnvironment
 from twinloop.sim.models import ModelProfile
@@ -29,11 +30,7 @@ IssueCode = Literal[
 FitQuality = Literal["good", "poor"]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class CalibrationSettings(_Frozen):
+class CalibrationSettings(FrozenModel):
     """How to fit: the preset to start from, the held-back window, replicates and thresholds."""
 
     domain: CalibrationDomain = Field(
@@ -102,7 +99,7 @@ class CalibrationSettings(_Frozen):
         default=None,
         min_length=1,
         max_length=128,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        pattern=ID_FIELD_PATTERN,
         description="Name and store id of the calibrated environment (<preset>-calibrated).",
     )
 
@@ -116,7 +113,7 @@ class CalibrationSettings(_Frozen):
         return grid
 
 
-class ParameterEstimate(_Frozen):
+class ParameterEstimate(FrozenModel):
     """One fitted parameter: where it lives, its value, standard error and how it was found."""
 
     name: str = Field(description="Dotted path in the environment, or model.<field>.")
@@ -125,7 +122,7 @@ class ParameterEstimate(_Frozen):
     method: Method
 
 
-class KpiAccuracy(_Frozen):
+class KpiAccuracy(FrozenModel):
     """Simulation Accuracy of one KPI on the held-back days, next to what a perfect twin scores.
 
     ``expected_r`` / ``expected_mape`` compare each seeded replicate with the mean of the others:
@@ -145,7 +142,7 @@ class KpiAccuracy(_Frozen):
     passed: bool
 
 
-class FitIssue(_Frozen):
+class FitIssue(FrozenModel):
     """A coded reason behind the verdict; ``severity`` 'poor' makes the fit poor."""
 
     code: IssueCode
@@ -154,7 +151,7 @@ class FitIssue(_Frozen):
     message: str
 
 
-class CalibrationResult(_Frozen):
+class CalibrationResult(FrozenModel):
     """The calibrated twin, how each parameter was fitted, and how well it mirrors the history."""
 
     seed: int

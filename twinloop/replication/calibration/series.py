@@ -14,13 +14,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from twinloop.contract import SECONDS_PER_DAY
 from twinloop.errors import InvalidInput
 from twinloop.replication.history import KpiHistory
 
 FloatArray = NDArray[np.float64]
 REQUIRED = ("new", "active", "churned", "interactions", "conversions", "revenue")
 OPTIONAL = ("satisfaction", "model_accuracy", "latency_p50_ms", "latency_p95_ms")
-SECONDS_PER_DAY = 86_400.0
 # 1970-01-01 was a Thursday: weekday (Monday = 0) of epoch day d is (d + 3) mod 7.
 _EPOCH_WEEKDAY = 3
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from twinloop.contract import invalid_input
 from twinloop.errors import InvalidInput
 from twinloop.replication.calibration.fit import Estimate
 from twinloop.replication.calibration.models import (
@@ -96,11 +97,8 @@ class FitState:
         try:
             return BusinessEnvironment.model_validate(data)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise InvalidInput(
-                "history", f"the fitted twin is not valid ({where}: {first['msg']})"
-            ) from exc
+            bad = invalid_input(exc, data)
+            raise InvalidInput("history", f"the fitted twin is not valid ({bad})") from exc
 
     def estimates(self) -> list[ParameterEstimate]:
         return [

@@ -24,8 +24,9 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from twinloop.contract import FrozenModel
 from twinloop.errors import InvalidInput
 from twinloop.replication.synthetic.copula import Marginal
 
@@ -33,18 +34,14 @@ FloatArray = NDArray[np.float64]
 VOLUME_NAMES = ("traffic", "sessions", "visits", "interactions", "arrivals", "requests")
 
 
-class _Case(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class ColdStart(_Case):
+class ColdStart(FrozenModel):
     kind: Literal["cold_start"] = "cold_start"
     fraction: float = Field(gt=0.0, le=1.0, description="Share of rows, from the first.")
     columns: tuple[str, ...] | None = Field(default=None, description="Default: all numbers.")
     fill: Literal["ramp", "zero", "null"] = "ramp"
 
 
-class TrafficSurge(_Case):
+class TrafficSurge(FrozenModel):
     kind: Literal["traffic_surge"] = "traffic_surge"
     factor: float = Field(gt=0.0, le=1000.0, description="Multiplier during the surge.")
     column: str | None = Field(default=None, description="Default: a traffic-like column.")
@@ -52,7 +49,7 @@ class TrafficSurge(_Case):
     duration: float = Field(default=0.1, gt=0.0, le=1.0)
 
 
-class SegmentMixShift(_Case):
+class SegmentMixShift(FrozenModel):
     kind: Literal["segment_shift"] = "segment_shift"
     magnitude: float | None = Field(
         default=None, gt=0.0, lt=1.0, description="Total-variation distance to move."
@@ -62,7 +59,7 @@ class SegmentMixShift(_Case):
     start: float = Field(default=0.5, ge=0.0, lt=1.0)
 
 
-class ConceptDrift(_Case):
+class ConceptDrift(FrozenModel):
     kind: Literal["drift"] = "drift"
     magnitude: float = Field(ge=-100.0, le=100.0, description="Shift in source sd units.")
     column: str | None = Field(
@@ -72,13 +69,13 @@ class ConceptDrift(_Case):
     profile: Literal["sudden", "gradual"] = "sudden"
 
 
-class MissingValues(_Case):
+class MissingValues(FrozenModel):
     kind: Literal["missing"] = "missing"
     rate: float = Field(gt=0.0, lt=1.0)
     columns: tuple[str, ...] | None = None
 
 
-class ExtremeValues(_Case):
+class ExtremeValues(FrozenModel):
     kind: Literal["extreme"] = "extreme"
     rate: float = Field(gt=0.0, lt=1.0)
     columns: tuple[str, ...] | None = Field(default=None, description="Default: all numbers.")
@@ -86,10 +83,8 @@ class ExtremeValues(_Case):
     side: Literal["high", "low", "both"] = "both"
 
 
-class EdgeCaseReport(BaseModel):
+class EdgeCaseReport(FrozenModel):
     """What an edge case did: requested magnitude, measured magnitude, rows touched."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: str
     columns: list[str]

@@ -20,8 +20,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
+from twinloop.contract import FrozenModel, invalid_input
 from twinloop.errors import InvalidInput
 from twinloop.replication.findings import Finding
 from twinloop.replication.synthetic.copula import GaussianCopula, Marginal
@@ -56,10 +57,8 @@ _SHORT = {
 }
 
 
-class SyntheticSpec(BaseModel):
+class SyntheticSpec(FrozenModel):
     """How many rows, the seed, and the edge cases to inject."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     rows: int = Field(ge=1, le=50_000_000)
     seed: int = Field(default=0, ge=0)
@@ -69,10 +68,8 @@ class SyntheticSpec(BaseModel):
     )
 
 
-class SyntheticResult(BaseModel):
+class SyntheticResult(FrozenModel):
     """What was generated: shape, the spec (with the seed), per-edge-case measurements."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     seed: int
     spec: SyntheticSpec
@@ -99,8 +96,8 @@ def parse_edge_case(text: str, field: str = "edge_case") -> EdgeCase:
     try:
         return _EDGE_CASE.validate_python(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise InvalidInput(f"{field}.{err['loc'][-1]}", f"{text!r}: {err['msg']}") from None
+        err = invalid_input(exc, data, field=field)
+        raise InvalidInput(err.field, f"{text!r}: {err.message}") from None
 
 
 def synthesize(source: pa.Table, spec: SyntheticSpec) -> tuple[pa.Table, SyntheticResult]:

@@ -5,12 +5,13 @@ downstream moves by its structural equation, parents first. Each non-root metric
 
     f_Y(Y) = a_Y + sum_p b_pY g_p(P) + e_Y
 
-with ``f = log`` for strictly positive metrics (so ``b`` is an elasticity) and the identity
-otherwise. Strengths come from the user's declared elasticities, from a regression of each
-metric on *all* its parents over a KPI history (conditioning on the parents is what blocks
-confounding paths, e.g. traffic driving both latency and revenue), or from the domain graph's
-priors. The interval is Monte Carlo over the strengths' uncertainty (OLS covariance for fitted
-metrics, declared/prior standard errors otherwise), seeded.
+with ``f = log`` (``b`` an elasticity) or the identity, chosen per equation from the history's
+likelihood by default (``strengths``). Strengths come from the user's declared elasticities,
+from a regression of each metric on *all* its parents over a KPI history (conditioning on the
+parents is what blocks confounding paths, e.g. traffic driving both latency and revenue; with
+the default graph, observed common causes are found and adjusted for, ``confounders``), or
+from the domain graph's priors. The interval is Monte Carlo over the strengths' uncertainty
+(OLS covariance for fitted metrics, declared/prior standard errors otherwise), seeded.
 """
 
 from __future__ import annotations
@@ -21,28 +22,15 @@ from collections.abc import Mapping
 from typing import Literal
 
 import numpy as np
-from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from twinloop.contract import FrozenModel
 from twinloop.errors import InvalidInput
 from twinloop.replication.findings import Finding
 from twinloop.replication.history import KpiHistory
-from twinloop.replication.whatif.graph import (
-    CausalGraph,
-    Domain,
-    default_graph,
-    project,
-    rename_aliases,
-    topological,
-)
-from twinloop.replication.whatif.strengths import (
-    EdgeStrength,
-    NodeModel,
-    choose_scales,
-    node_model,
-)
-
-FloatArray = NDArray[np.float64]
+from twinloop.replication.whatif.graph import CausalGraph, Domain
+from twinloop.replication.whatif.strengths import EdgeStrength
+from twinloop.replication.whatif.structural import fit_structural, simulate
 
 _CHANGE = re.compile(
     r"^\s*(?P<name>[A-Za-z_][\w.\-]*)\s*(?:=|:|\s)\s*"
@@ -51,14 +39,14 @@ _CHANGE = re.compile(
 _VALUE = re.compile(r"^\s*(?P<value>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(?P<pct>%?)\s*$")
 
 
-class WhatIfSettings(BaseModel):
+class WhatIfSettings(FrozenModel):
     """Graph choice, scales, how strengths are fitted, and the Monte Carlo interval."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     domain: Domain = Field(default="generic", description="Default graph when none is declared.")
     transform: Literal["auto", "log", "linear"] = Field(
-        default="auto", description="auto: log for metrics positive in base and history."
+        default="auto",
+        description="auto: each fitted equation in logs (elasticities) or levels, whichever "
+        "the history's likelihood prefers; log for priors on positive metrics.",
     )
     fit_on: Literal["levels", "differences"] = Field(
         default="levels",
@@ -75,21 +63,21 @@ class WhatIfSettings(BaseModel):
     seed: int = Field(default=0, ge=0)
 
 
-class WhatIfSpec(BaseModel):
+class WhatIfSpec(FrozenModel):
     """A what-if request: baseline values, relative changes, and optionally a graph."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    base_metrics: dict[str, float]
-    changes: dict[str, float | str]
-    graph: CausalGraph | None = None
+    base_metrics: dict[str, float] = Field(
+        description='Current value of each metric, e.g. {"conversion": 0.05}.'
+    )
+    changes: dict[str, float | str] = Field(
+        description='Relative change per metric: 0.1, "+10%" or "-20%".'
+    )
+    graph: CausalGraph | None = Field(default=None, description="Declared causal graph.")
     settings: WhatIfSettings = WhatIfSettings()
 
 
-class MetricPrediction(BaseModel):
+class MetricPrediction(FrozenModel):
     """A metric's baseline and predicted value under the intervention, with the interval."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     metric: str
     role: Literal["intervened", "downstream", "unaffected"]
@@ -102,10 +90,8 @@ class MetricPrediction(BaseModel):
     change_high: float
 
 
-class WhatIfResult(BaseModel):
+class WhatIfResult(FrozenModel):
     """Predictions for every base metric, the strengths used, findings, seed and settings."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     seed: int
     settings: WhatIfSettings
@@ -154,51 +140,27 @@ def what_if(
 ) -> WhatIfResult:
     """Predict every base metric under ``do(metric = base × (1 + change))`` for each change."""
     cfg = settings or WhatIfSettings()
-    base = _check_base(base_metrics)
+    base = check_metrics(base_metrics)
     deltas = _check_changes(changes, base, cfg)
-    if history is not None:
-        history.require_single_series()
-    source: Literal["declared", "default"] = "declared" if graph is not None else "default"
-    full = graph if graph is not None else rename_aliases(default_graph(cfg.domain), base)
-    topological(full)
-    g, findings = project(full, base)
-    if history is None:
-        # Priors and declared strengths are causal by assumption; confounding only biases fits.
-        findings = [f for f in findings if f.code != "unobserved_confounder"]
-    order = topological(g)
-    in_graph = set(order)
-    for name in base:
-        if name not in in_graph:
-            findings.append(
-                Finding(
-                    code="not_in_graph",
-                    field=f"base_metrics.{name}",
-                    message=f"{name} is not in the causal graph; nothing moves it or is "
-                    "moved by it",
-                )
-            )
-    order += [name for name in base if name not in in_graph]
-    log = choose_scales(base, history, cfg.transform, in_graph)
-    models: dict[str, NodeModel] = {}
-    for node in order:
-        edges = g.parents(node)
-        if edges and node not in deltas:
-            models[node] = node_model(node, edges, base, log, history, cfg.fit_on, source, findings)
-    parents = {k: m.parents for k, m in models.items()}
-    point = _propagate(
-        order, parents, {k: m.coef[None, :] for k, m in models.items()}, base, log, deltas
+    model = fit_structural(
+        base,
+        deltas,
+        graph,
+        history,
+        domain=cfg.domain,
+        transform=cfg.transform,
+        fit_on=cfg.fit_on,
     )
-    rng = np.random.default_rng(cfg.seed)
-    drawn = {k: _normal_draws(rng, m.coef, m.cov, cfg.draws) for k, m in models.items()}
-    sims = _propagate(order, parents, drawn, base, log, deltas)
+    targets = {name: base[name] * (1.0 + d) for name, d in deltas.items()}
+    point, sims = simulate(model, base, targets, cfg.draws, cfg.seed)
     tail = (1.0 - cfg.level) / 2.0
     # One quantile call for every metric: it is most of the cost of a small what-if.
     bounds = np.quantile(np.stack([sims[name] for name in base]), [tail, 1.0 - tail], axis=1)
-    downstream = _descendants(g, deltas)
+    downstream = model.descendants(deltas)
     predictions = []
     for i, (name, b) in enumerate(base.items()):
-        value = float(point[name][0])
-        low, high = bounds[0, i], bounds[1, i]
+        value = point[name]
+        low, high = float(bounds[0, i]), float(bounds[1, i])
         role: Literal["intervened", "downstream", "unaffected"] = (
             "intervened" if name in deltas else "downstream" if name in downstream else "unaffected"
         )
@@ -209,36 +171,37 @@ def what_if(
                 baseline=b,
                 predicted=value,
                 relative_change=_relative(value, b),
-                predicted_low=float(low),
-                predicted_high=float(high),
-                change_low=_relative(float(low), b),
-                change_high=_relative(float(high), b),
+                predicted_low=low,
+                predicted_high=high,
+                change_low=_relative(low, b),
+                change_high=_relative(high, b),
             )
         )
     return WhatIfResult(
         seed=cfg.seed,
         settings=cfg,
         changes=deltas,
-        graph_source=source,
+        graph_source=model.source,
         metrics=predictions,
-        edges=[e for m in models.values() for e in m.edges],
-        findings=findings,
+        edges=model.edges,
+        findings=model.findings,
     )
 
 
-def _check_base(base_metrics: Mapping[str, float]) -> dict[str, float]:
-    if not base_metrics:
-        raise InvalidInput("base_metrics", "no metrics given")
+def check_metrics(values: Mapping[str, float], field: str = "base_metrics") -> dict[str, float]:
+    """Metric values as finite floats; a bad name or value names its field."""
+    if not values:
+        raise InvalidInput(field, "no metrics given")
     base = {}
-    for name, value in base_metrics.items():
+    for name, value in values.items():
         if not isinstance(name, str) or not name:
-            raise InvalidInput("base_metrics", f"metric names must be non-empty text, got {name!r}")
+            raise InvalidInput(field, f"metric names must be non-empty text, got {name!r}")
         try:
             number = float(value)
         except (TypeError, ValueError):
-            raise InvalidInput(f"base_metrics.{name}", f"{value!r} is not a number") from None
+            raise InvalidInput(f"{field}.{name}", f"{value!r} is not a number") from None
         if not math.isfinite(number):
-            raise InvalidInput(f"base_metrics.{name}", f"{number} is not finite")
+            raise InvalidInput(f"{field}.{name}", f"{number} is not finite")
         base[name] = number
     return base
 
@@ -273,59 +236,5 @@ def checked_change(raw: float | str, field: str, name: str, max_change: float) -
     return value
 
 
-def _propagate(
-    order: list[str],
-    parents: Mapping[str, tuple[str, ...]],
-    coefs: Mapping[str, FloatArray],
-    base: Mapping[str, float],
-    log: Mapping[str, bool],
-    deltas: Mapping[str, float],
-) -> dict[str, FloatArray]:
-    """Values of every metric, parents first; ``coefs[node]`` is (draws × parents)."""
-    draws = next((c.shape[0] for c in coefs.values()), 1)
-    shift: dict[str, FloatArray] = {}
-    values: dict[str, FloatArray] = {}
-    for node in order:
-        b = base[node]
-        if node in deltas:
-            value = np.full(draws, b * (1.0 + deltas[node]))
-            shift[node] = np.log1p(np.full(draws, deltas[node])) if log[node] else value - b
-        elif node in coefs:
-            coef = coefs[node]
-            total = np.zeros(draws)
-            for i, parent in enumerate(parents[node]):
-                total = total + coef[:, i] * shift[parent]
-            shift[node] = total
-            value = b * np.exp(total) if log[node] else b + total
-        else:
-            shift[node] = np.zeros(draws)
-            value = np.full(draws, b)
-        values[node] = value
-    return values
-
-
-def _normal_draws(
-    rng: np.random.Generator, mean: FloatArray, cov: FloatArray, size: int
-) -> FloatArray:
-    """The numbers of ``rng.multivariate_normal(mean, cov, size, method="eigh")``, without its
-    per-call validity checks (a fitted covariance is symmetric PSD by construction)."""
-    s, u = np.linalg.eigh(cov)
-    z = rng.standard_normal((size, mean.shape[0]))
-    out: FloatArray = mean + z @ (u * np.sqrt(np.abs(s))).T
-    return out
-
-
 def _relative(value: float, baseline: float) -> float:
     return value / baseline - 1.0 if baseline != 0 else math.nan
-
-
-def _descendants(graph: CausalGraph, sources: Mapping[str, float]) -> set[str]:
-    seen: set[str] = set()
-    stack = list(sources)
-    while stack:
-        node = stack.pop()
-        for e in graph.edges:
-            if e.parent == node and e.child not in seen:
-                seen.add(e.child)
-                stack.append(e.child)
-    return seen - set(sources)

@@ -18,8 +18,9 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
+from twinloop.contract import FrozenModel, invalid_input
 from twinloop.errors import InvalidInput
 from twinloop.replication.findings import Finding
 
@@ -37,10 +38,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 
-class CausalEdge(BaseModel):
+class CausalEdge(FrozenModel):
     """``parent`` causes ``child``; an optional elasticity with its standard error."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     parent: str = Field(min_length=1)
     child: str = Field(min_length=1)
@@ -55,14 +54,12 @@ class CausalEdge(BaseModel):
     )
 
 
-class CausalGraph(BaseModel):
+class CausalGraph(FrozenModel):
     """A set of directed edges between metric names (acyclicity is checked by ``topological``).
 
     Edges may also be written ``"a -> b"``, ``"a -> b @ 2"`` (child responds 2 steps later) or
     ``["a", "b"]`` when the graph is read from JSON.
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     edges: tuple[CausalEdge, ...]
 
@@ -100,9 +97,7 @@ def graph_from_json(data: object, field: str = "graph") -> CausalGraph:
     try:
         return CausalGraph.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        raise InvalidInput(f"{field}.{loc}" if loc else field, err["msg"]) from None
+        raise invalid_input(exc, data, field=field) from None
 
 
 def topological(graph: CausalGraph, field: str = "graph") -> list[str]:

@@ -19,9 +19,10 @@ from collections.abc import Mapping
 from typing import Literal, get_args
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from scipy import stats
 
+from twinloop.contract import FrozenModel
 from twinloop.errors import InvalidInput
 from twinloop.replication.replicates import (
     Evaluate,
@@ -71,11 +72,7 @@ MEANS = ("active", "satisfaction", "model_accuracy", "latency_p50_ms", "latency_
 OUTPUT_KPIS = (*TOTALS, *MEANS, "conversion_rate", "profit")
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class SimWhatIfSettings(_Frozen):
+class SimWhatIfSettings(FrozenModel):
     """Run length, Monte Carlo replicates, interval level, seed, and the sane range of changes."""
 
     days: float = Field(default=30.0, gt=0.0, le=3650.0, description="Simulated days per run.")
@@ -87,7 +84,7 @@ class SimWhatIfSettings(_Frozen):
     )
 
 
-class SimWhatIfSpec(_Frozen):
+class SimWhatIfSpec(FrozenModel):
     """A simulation what-if request: the twin, the model in it, relative changes, settings."""
 
     environment: BusinessEnvironment
@@ -96,7 +93,7 @@ class SimWhatIfSpec(_Frozen):
     settings: SimWhatIfSettings = Field(default_factory=SimWhatIfSettings)
 
 
-class AppliedChange(_Frozen):
+class AppliedChange(FrozenModel):
     """What a change did to the twin: which parameter, from what to what."""
 
     change: str
@@ -106,7 +103,7 @@ class AppliedChange(_Frozen):
     after: float
 
 
-class SimKpiEffect(_Frozen):
+class SimKpiEffect(FrozenModel):
     """One KPI: baseline and changed means over replicates, and the paired difference."""
 
     kpi: str
@@ -121,7 +118,7 @@ class SimKpiEffect(_Frozen):
     p_value: float = Field(description="Paired t-test of no difference.")
 
 
-class SimWhatIfResult(_Frozen):
+class SimWhatIfResult(FrozenModel):
     """Every KPI's baseline and changed value with the paired interval; seed and settings."""
 
     seed: int
@@ -191,95 +188,75 @@ def check_changes(changes: Mapping[str, float | str], cfg: SimWhatIfSettings) ->
     return out
 
 
+# Each change scales these parameters: (section of the environment, or "model"; key; upper
+# bound). Segment overrides of the model are scaled with it (_OVERRIDE_KEYS).
+_TARGETS: dict[str, tuple[tuple[str, str, float | None], ...]] = {
+    "accuracy": (("model", "accuracy", 1.0),),
+    "latency": (("model", "latency_p50_ms", None), ("model", "latency_p95_ms", None)),
+    "cost_per_call": (("model", "cost_per_call", None),),
+    "conversion": (("transaction", "base_conversion", 0.999999),),
+    "order_value": (("transaction", "average_order_value", None),),
+    "arrivals": (("acquisition", "rate_per_day", None),),
+    "interaction": (("", "interaction_probability_per_day", 1.0),),
+    "churn": (("churn", "base_hazard_per_day", 4.999999),),
+    "satisfaction_sensitivity": (("churn", "satisfaction_sensitivity", None),),
+}
+_OVERRIDE_KEYS = {"accuracy": ("accuracy",), "latency": ("latency_p50_ms", "latency_p95_ms")}
+
+
 def apply_changes(
     env: BusinessEnvironment, model: ModelProfile, deltas: Mapping[str, float], days: float
 ) -> tuple[BusinessEnvironment, ModelProfile, list[AppliedChange]]:
     """The changed twin and model; a change that leaves the parameter's range names its field."""
     data, m = env.model_dump(), model.model_dump()
     applied: list[AppliedChange] = []
-
-    def scale(
-        change: str, holder: dict[str, object], key: str, path: str, upper: float | None = None
-    ) -> None:
-        before = float(holder[key])  # type: ignore[arg-type]
-        after = before * (1.0 + deltas[change])
-        if upper is not None and after > upper:
-            raise InvalidInput(
-                f"changes.{change}",
-                f"{deltas[change]:+.0%} takes {path} from {before:g} to {after:g}, above {upper:g}",
-            )
-        holder[key] = after
-        applied.append(
-            AppliedChange(
-                change=change, relative=deltas[change], parameter=path, before=before, after=after
-            )
-        )
-
-    for change in deltas:
-        if change == "accuracy":
-            scale(change, m, "accuracy", "model.accuracy", 1.0)
-            for seg, override in m["segment_overrides"].items():
-                if override.get("accuracy") is not None:
-                    scale(
-                        change, override, "accuracy", f"model.segment_overrides.{seg}.accuracy", 1.0
-                    )
-        elif change == "latency":
-            scale(change, m, "latency_p50_ms", "model.latency_p50_ms")
-            scale(change, m, "latency_p95_ms", "model.latency_p95_ms")
-            for seg, override in m["segment_overrides"].items():
-                for key in ("latency_p50_ms", "latency_p95_ms"):
-                    if override.get(key) is not None:
-                        scale(change, override, key, f"model.segment_overrides.{seg}.{key}")
-        elif change == "cost_per_call":
-            scale(change, m, "cost_per_call", "model.cost_per_call")
-        elif change == "conversion":
-            scale(
-                change,
-                data["transaction"],
-                "base_conversion",
-                "transaction.base_conversion",
-                0.999999,
-            )
-        elif change == "order_value":
-            scale(
-                change,
-                data["transaction"],
-                "average_order_value",
-                "transaction.average_order_value",
-            )
-        elif change == "arrivals":
-            scale(change, data["acquisition"], "rate_per_day", "acquisition.rate_per_day")
-        elif change == "interaction":
-            scale(
-                change,
-                data,
-                "interaction_probability_per_day",
-                "interaction_probability_per_day",
-                1.0,
-            )
-        elif change == "churn":
-            scale(
-                change, data["churn"], "base_hazard_per_day", "churn.base_hazard_per_day", 4.999999
-            )
-        elif change == "satisfaction_sensitivity":
-            scale(
-                change, data["churn"], "satisfaction_sensitivity", "churn.satisfaction_sensitivity"
-            )
-        elif change == "price":
-            shock = Shock(
-                kind="price_change", start_day=0.0, end_day=days, magnitude=deltas[change]
-            )
+    for change, relative in deltas.items():
+        if change == "price":
+            shock = Shock(kind="price_change", start_day=0.0, end_day=days, magnitude=relative)
             data["shocks"] = [*data["shocks"], shock.model_dump()]
             applied.append(
                 AppliedChange(
                     change=change,
-                    relative=deltas[change],
+                    relative=relative,
                     parameter="shocks.price_change",
                     before=0.0,
-                    after=deltas[change],
+                    after=relative,
                 )
             )
-    return (BusinessEnvironment.model_validate(data), ModelProfile.model_validate(m), applied)
+            continue
+        for where, key, upper in _TARGETS[change]:
+            holder = m if where == "model" else data[where] if where else data
+            path = f"{where}.{key}" if where else key
+            applied.append(_scale(change, relative, holder, key, path, upper))
+        for segment, override in m["segment_overrides"].items():
+            for key in _OVERRIDE_KEYS.get(change, ()):
+                if override.get(key) is not None:
+                    path = f"model.segment_overrides.{segment}.{key}"
+                    upper = 1.0 if key == "accuracy" else None
+                    applied.append(_scale(change, relative, override, key, path, upper))
+    return BusinessEnvironment.model_validate(data), ModelProfile.model_validate(m), applied
+
+
+def _scale(
+    change: str,
+    relative: float,
+    holder: dict[str, object],
+    key: str,
+    path: str,
+    upper: float | None,
+) -> AppliedChange:
+    """Scale ``holder[key]`` by 1 + relative in place; above ``upper`` is bad input."""
+    before = float(holder[key])  # type: ignore[arg-type]
+    after = before * (1.0 + relative)
+    if upper is not None and after > upper:
+        raise InvalidInput(
+            f"changes.{change}",
+            f"{relative:+.0%} takes {path} from {before:g} to {after:g}, above {upper:g}",
+        )
+    holder[key] = after
+    return AppliedChange(
+        change=change, relative=relative, parameter=path, before=before, after=after
+    )
 
 
 def run_kpis(results: list[SimulationResult]) -> dict[str, FloatArray]:
