@@ -7,7 +7,16 @@ To add a capability's routes, see docs/api.md, "Adding a route".
 """
 
 from serve_apps.operations import Operation
-from serve_apps.routes import analyzer, environments, health, metrics, runs, sandbox, simulation
+from serve_apps.routes import (
+    analyzer,
+    environments,
+    health,
+    metrics,
+    models,
+    runs,
+    sandbox,
+    simulation,
+)
 from serve_apps.routes.base import OperationRouter
 
 ROUTERS: tuple[OperationRouter, ...] = (
@@ -18,6 +27,7 @@ ROUTERS: tuple[OperationRouter, ...] = (
     analyzer.router,
     metrics.router,
     simulation.router,
+    models.router,
 )
 OPERATIONS: dict[str, Operation] = {op.name: op for r in ROUTERS for op in r.operations}
 if len(OPERATIONS) != sum(len(r.operations) for r in ROUTERS):  # pragma: no cover

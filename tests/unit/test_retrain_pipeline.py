@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -175,3 +176,41 @@ def test_docs_example_prints_its_stored_output(
     args = ["retrain", "--family", FAMILY, "--analysis", "lost-enterprise", "--samples", "6"]
     assert main(args) == 0
     assert capsys.readouterr().out == (examples / "retrain.out").read_text()
+
+
+def test_http_retrain_answers_202_and_the_run_registers_v2(
+    registry: Registry, analysis: FailureAnalysis, tmp_path: Path
+) -> None:
+    """POST /models/{family}/retrain: 202 with a run; the run ends with v2 registered."""
+    from fastapi.testclient import TestClient
+
+    from serve_apps.capabilities.twin import TwinService
+    from serve_apps.clients import LocalClient
+    from serve_apps.config import app_config
+    from serve_apps.ingress import Edge, create_api
+    from serve_apps.runs import RunBook
+    from twinloop.analysis.analyzer import KIND as ANALYSES
+
+    store = registry.store
+    store.put_model(ANALYSES, analysis.experiment_id, analysis)
+    config = app_config({"settings": {"data_dir": str(tmp_path)}})
+    edge = Edge(
+        config=config,
+        runs=RunBook(store),
+        capabilities={"twin": LocalClient(TwinService(config, store))},
+    )
+    with TestClient(create_api(edge)) as client:
+        bad = client.post(f"/models/{FAMILY}/retrain", json={"analysisId": "nope!"})
+        assert bad.status_code == 422 and bad.json()["field"] == "analysisId"
+        body = {"analysisId": "lost-enterprise", "samples": 2, "rows": 3_000, "seed": 2}
+        accepted = client.post(f"/models/{FAMILY}/retrain", json=body)
+        assert accepted.status_code == 202, accepted.text
+        location = accepted.headers["Location"]
+        deadline = time.monotonic() + 120
+        run = client.get(location).json()
+        while run["status"] in ("queued", "running") and time.monotonic() < deadline:
+            time.sleep(0.2)
+            run = client.get(location).json()
+    assert run["status"] == "succeeded", run
+    assert run["result"]["registered"] == "v2" and run["result"]["family"] == FAMILY
+    assert registry.version(FAMILY, "v2").lineage.parent == "v1"
