@@ -73,16 +73,17 @@ def test_balanced_recipe_fixes_the_segment_a_flawed_recipe_breaks(
     assert acc["flawed"] < 0.5 < acc["fixed"] - 0.15
 
 
-def test_threshold_is_folded_into_onnx_and_predictor_alike(data: TrainingData) -> None:
-    """threshold 0.7 acts exactly where the unshifted score is >= 0.7, for both model kinds."""
-    for trainer in (LOGISTIC, SKLEARN_HGB):
-        recipe = Recipe(params={"max_iter": 20})
-        base = load_predictor(train_model(trainer, recipe, data, 0)).predict(data.features)  # type: ignore[arg-type]
-        shifted_model = train_model(trainer, recipe.model_copy(update={"threshold": 0.7}), data, 0)
-        shifted = load_predictor(shifted_model).predict(data.features)  # type: ignore[arg-type]
-        clear = np.abs(base - 0.7) > 1e-4  # float32 rounding at the boundary
-        assert np.array_equal((shifted >= 0.5)[clear], (base >= 0.7)[clear])
+def test_threshold_is_folded_into_onnx_and_set_on_a_predictor(data: TrainingData) -> None:
+    """threshold 0.7: ONNX scores cross 0.5 exactly where P >= 0.7; a predictor carries it."""
+    recipe = Recipe(params={"max_iter": 20})
+    base = load_predictor(train_model(SKLEARN_HGB, recipe, data, 0)).predict(data.features)  # type: ignore[arg-type]
+    shifted_model = train_model(SKLEARN_HGB, recipe.model_copy(update={"threshold": 0.7}), data, 0)
+    shifted = load_predictor(shifted_model).predict(data.features)  # type: ignore[arg-type]
+    clear = np.abs(base - 0.7) > 1e-4  # float32 rounding at the boundary
+    assert np.array_equal((shifted >= 0.5)[clear], (base >= 0.7)[clear])
     assert isinstance(shifted_model, OnnxModel)
+    logistic = train_model(LOGISTIC, recipe.model_copy(update={"threshold": 0.7}), data, 0)
+    assert isinstance(logistic, PredictorModel) and logistic.threshold == 0.7
 
 
 def test_oversampling_and_feature_choice_change_the_rows(data: TrainingData) -> None:

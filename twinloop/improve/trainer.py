@@ -13,7 +13,6 @@ decision threshold is then folded into the model, so the twin's ``score >= 0.5``
 from __future__ import annotations
 
 import importlib
-import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -25,7 +24,6 @@ from twinloop.errors import InvalidInput
 from twinloop.improve.data import TrainingData
 from twinloop.improve.onnxexport import shift_threshold
 from twinloop.improve.recipe import Recipe, apply_recipe
-from twinloop.improve.reference import PREDICTOR_PATH
 from twinloop.sim.models import ModelSpec, OnnxModel, PredictorModel, load_predictor
 from twinloop.sim.onnxmodel import sha256_hex
 
@@ -76,21 +74,17 @@ def load_trainer(import_path: str) -> TrainerFn:
 
 
 def _with_threshold(model: ModelSpec, threshold: float) -> ModelSpec:
-    """Fold the decision threshold into the model so ``score >= 0.5`` means ``p >= threshold``."""
+    """Set the decision threshold: the predictor's own ``threshold`` field (the twin acts at
+    ``score >= threshold``), or a few ONNX nodes so ``score >= 0.5`` means ``p >= threshold``."""
     if threshold == 0.5:
         return model
-    shift = math.log(threshold / (1.0 - threshold))
     if isinstance(model, OnnxModel):
         assert model.content is not None
         content = shift_threshold(model.content, threshold)
         return model.model_copy(update={"sha256": sha256_hex(content), "content": content})
-    if isinstance(model, PredictorModel) and model.import_path == PREDICTOR_PATH:
-        params = {**model.params, "bias": float(model.params.get("bias", 0.0)) - shift}
-        return model.model_copy(update={"params": params})
-    raise InvalidInput(
-        "recipe.threshold",
-        "a threshold other than 0.5 needs an ONNX model or the reference logistic predictor",
-    )
+    if isinstance(model, PredictorModel):
+        return model.model_copy(update={"threshold": threshold})
+    raise InvalidInput("recipe.threshold", "a threshold needs an ONNX model or a predictor")
 
 
 def _to_model(output: Any, name: str, ops: Operational) -> ModelSpec:
