@@ -21,6 +21,7 @@ from cluster.store_factory import open_store
 from serve_apps.capabilities.analyzer import AnalyzerService
 from serve_apps.capabilities.base import CapabilityService
 from serve_apps.capabilities.metrics import MetricsService
+from serve_apps.capabilities.registry import RegistryService
 from serve_apps.capabilities.twin import TwinService
 from serve_apps.clients import CapabilityClient, HandleClient, InReplicaClient
 from serve_apps.config import AppConfig, app_config
@@ -85,7 +86,12 @@ Analyzer = serve.deployment(
     ray_actor_options={"num_cpus": 0.25},
 )
 
-DEPLOYMENTS = (Ingress, Twin, Metrics, Analyzer)
+# Registry reads and writes are short Store calls; a championship runs on its own actor pool.
+Registry = serve.deployment(
+    RegistryService, name="Registry", max_ongoing_requests=16, ray_actor_options={"num_cpus": 0.1}
+)
+
+DEPLOYMENTS = (Ingress, Twin, Metrics, Analyzer, Registry)
 
 
 def build_app(args: dict[str, Any]) -> Application:
@@ -97,5 +103,6 @@ def build_app(args: dict[str, Any]) -> Application:
         twin=Twin.bind(config),  # type: ignore[attr-defined]
         metrics=Metrics.bind(config),  # type: ignore[attr-defined]
         analyzer=Analyzer.bind(config),  # type: ignore[attr-defined]
+        registry=Registry.bind(config),  # type: ignore[attr-defined]
     )
     return app

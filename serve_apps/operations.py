@@ -55,7 +55,7 @@ class Operation:
 
     name: str
     capability: str | None
-    method: Literal["GET", "POST"]
+    method: Literal["GET", "POST", "PUT"]
     path: str
     response: Any  # a model, or a type like list[RunRecord]
     request: type[EdgeModel] | None = None

@@ -94,7 +94,6 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("TWINLOOP_MAX_ARTIFACT_BYTES", "max_artifact_bytes"),
         description="Largest model artifact (ONNX file) the registry accepts, in bytes.",
     )
-
     cpu_hour_price: float = Field(
         default=0.05,
         ge=0.0,

@@ -20,4 +20,6 @@ COMMANDS: list[str] = [
     "serve",
     "sandbox",
     "retrain",
+    "models",
+    "championship",
 ]

@@ -45,6 +45,7 @@ from twinloop.errors import InvalidInput, NotFound
 from twinloop.improve.data import TrainingData
 from twinloop.improve.pipeline import RetrainRequest, RetrainRun, retrain
 from twinloop.improve.search import DataSource, Paired, RetrainResult, RetrainSpec, run_search
+from twinloop.registry.artifacts import ArtifactStore
 from twinloop.registry.registry import Registry
 from twinloop.replication.calibration.calibrate import CALIBRATIONS, ENVIRONMENTS
 from twinloop.replication.replicates import Evaluate, executor_evaluate, serial_evaluate
@@ -138,10 +139,15 @@ class TwinService(CapabilityService):
         fields = request.core_fields()
         if request.environment_id is not None:
             fields["environment"] = self.resolve(request.environment_id)
-        spec = parse_sandbox_spec(fields, kind)
+        spec = self._artifacts().resolve_spec(parse_sandbox_spec(fields, kind))
         work = customer_days(spec, self.config.settings.monte_carlo_runs)
         check_limit("customer_days", work, self.limits.max_customer_days)
         return spec
+
+    def _artifacts(self) -> ArtifactStore:
+        """ONNX models in a spec name their artifact by hash; the bytes come from here."""
+        settings = self.config.settings
+        return ArtifactStore(self.store, settings.data_dir, max_bytes=settings.max_artifact_bytes)
 
     def _run(
         self, kind: str, spec: Any, executor: Any, progress: Callable[[int, int], None] | None

@@ -20,8 +20,7 @@ from twinloop.sim.domains import environment
 from twinloop.sim.groundtruth import sample_customers
 from twinloop.sim.models import ModelProfile, OnnxModel, PredictorModel
 from twinloop.sim.onnxmodel import sha256_hex
-from twinloop.store import Store
-from twinloop.store_sqlite import SqliteStore
+from twinloop.store import SqliteStore, Store
 
 REDIS_URL = os.environ.get("TWINLOOP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 

@@ -130,7 +130,7 @@ def test_healthz_reports_mounted_capabilities_and_deep_pings_them(api: Api) -> N
     """Shallow health lists the deployments; deep health gets 'ok' from each of them."""
     shallow = api.anonymous.get("/healthz").json()
     assert shallow["status"] == "ok"
-    assert set(shallow["capabilities"]) == {"twin", "metrics", "analyzer"}
+    assert set(shallow["capabilities"]) == {"twin", "metrics", "analyzer", "registry"}
     deep = api.anonymous.get("/healthz", params={"deep": "true"}).json()
     assert set(deep["capabilities"].values()) == {"ok"}
 

@@ -164,3 +164,25 @@ def test_oversized_artifact_is_refused(artifact_store: ArtifactStore) -> None:
     small = ArtifactStore(artifact_store.store, artifact_store.data_dir, max_bytes=1024)
     with pytest.raises(LimitExceeded, match="exceeds the limit of 1024"):
         small.put(b"x" * 2048)
+
+
+def test_a_sandbox_spec_naming_an_artifact_by_hash_is_resolved(
+    fitted: tuple[LogisticRegression, np.ndarray], artifact_store: ArtifactStore
+) -> None:
+    """{"type": "onnx", "sha256": …} in a head-to-head: resolve_spec attaches the bytes; it runs."""
+    model, x = fitted
+    ref = artifact_store.put(export(model, x, zipmap=False))
+    spec = HeadToHeadSpec.model_validate(
+        {
+            "customers": 300,
+            "days": 3,
+            "replicates": 2,
+            "baseline": {"name": "p"},
+            "challenger": {"type": "onnx", "name": "onnx", "sha256": ref.sha256},
+        }
+    )
+    resolved = artifact_store.resolve_spec(spec)
+    assert isinstance(resolved.challenger, OnnxModel) and resolved.challenger.content is not None
+    assert run_head_to_head(resolved).challenger == "onnx"
+    with pytest.raises(InvalidInput, match="is not resolved"):
+        run_head_to_head(spec)

@@ -17,19 +17,23 @@ import base64
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
+from pydantic import BaseModel
+
+from twinloop.contract import FrozenModel
 from twinloop.errors import CorruptDocument, InvalidInput, LimitExceeded, NotFound
-from twinloop.registry.frozen import Frozen
 from twinloop.sim.models import ModelSpec, OnnxModel
 from twinloop.sim.onnxmodel import describe, sha256_hex
 from twinloop.store import Store
 
 KIND: Final = "artifact"
+SPEC_MODEL_FIELDS: Final = ("model", "baseline", "challenger", "models", "variants")
+S = TypeVar("S", bound=BaseModel)
 INLINE_BYTES: Final = 1024 * 1024  # ≤ 1 MiB inline: 1.4 MiB of base64, far below a document's cap
 
 
-class ArtifactRef(Frozen):
+class ArtifactRef(FrozenModel):
     """Where an artifact is and what it is; the Store document of kind ``artifact``."""
 
     sha256: str
@@ -119,3 +123,14 @@ class ArtifactStore:
         if isinstance(model, OnnxModel) and model.content is None:
             return model.with_content(self.read(model.sha256))
         return model
+
+    def resolve_spec(self, spec: S) -> S:
+        """A sandbox spec with the bytes of every ONNX model it names attached."""
+        updates: dict[str, Any] = {}
+        for name in SPEC_MODEL_FIELDS:
+            value = getattr(spec, name, None)
+            if isinstance(value, list):
+                updates[name] = [self.resolve(v) for v in value]
+            elif isinstance(value, OnnxModel):
+                updates[name] = self.resolve(value)
+        return spec.model_copy(update=updates) if updates else spec

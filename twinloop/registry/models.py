@@ -16,7 +16,7 @@ from typing import Any, Final, Literal
 
 from pydantic import Field, field_validator
 
-from twinloop.registry.frozen import Frozen
+from twinloop.contract import FrozenModel
 from twinloop.sandbox.indicators import REPLICATE_KPIS
 from twinloop.sim.models import ModelSpec
 
@@ -36,7 +36,7 @@ def _known_kpi(name: str) -> str:
     return name
 
 
-class Gates(Frozen):
+class Gates(FrozenModel):
     """What a championship's confirmation run must show before a candidate is promoted.
 
     Probabilities are the paired-replicate posteriors of ``twinloop.sandbox.intervals``
@@ -57,7 +57,7 @@ class Gates(Frozen):
     )
 
 
-class ModelFamily(Frozen):
+class ModelFamily(FrozenModel):
     """One decision slot: its KPIs, environment, trainer and gates (aliases live beside it)."""
 
     name: str = Field(pattern=FAMILY_PATTERN)
@@ -92,7 +92,7 @@ class ModelFamily(Frozen):
         return value
 
 
-class Lineage(Frozen):
+class Lineage(FrozenModel):
     """Where a version came from: enough to retrain it and to trace it back to a failure."""
 
     parent: str | None = Field(default=None, pattern=VERSION_PATTERN)
@@ -104,7 +104,7 @@ class Lineage(Frozen):
     improvement_id: str | None = Field(default=None, max_length=128)
 
 
-class Evidence(Frozen):
+class Evidence(FrozenModel):
     """A link from a version to a document that judged it."""
 
     kind: Literal["sandbox_run", "championship", "canary", "external"]
@@ -112,7 +112,7 @@ class Evidence(Frozen):
     summary: str = Field(default="", max_length=2000)
 
 
-class ModelVersion(Frozen):
+class ModelVersion(FrozenModel):
     """An immutable model of a family; ``id`` ('v3') is assigned by the registry.
 
     The model's ``name`` is the version id, so the twin's results name versions directly.
@@ -132,7 +132,7 @@ class ModelVersion(Frozen):
         return version_number(self.id)
 
 
-class AliasState(Frozen):
+class AliasState(FrozenModel):
     """Where an alias points now (None = unset) and the move that put it there."""
 
     family: str

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import math
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -176,3 +177,19 @@ def load_predictor(spec: PredictorModel | OnnxModel) -> Predictor:
     if not callable(getattr(obj, "predict", None)):
         raise InvalidInput("model.import_path", f"{spec.import_path} has no predict() method")
     return obj  # type: ignore[no-any-return]
+
+
+def load_predictors(models: Sequence[ModelSpec], width: int) -> list[Predictor | None]:
+    """A predictor per scored model (None for a profile), each checked to take ``width`` columns.
+
+    An ONNX graph declares its input width; one that differs from the environment's predictor
+    features fails here, naming the model, instead of deep inside onnxruntime mid-run.
+    """
+    predictors: list[Predictor | None] = []
+    for model in models:
+        predictor = load_predictor(model) if isinstance(model, ScoredModel) else None
+        check = getattr(predictor, "check_features", None)
+        if check is not None:
+            check(width, f"models.{model.name}")
+        predictors.append(predictor)
+    return predictors

@@ -1,0 +1,1 @@
+"""The model championship: CRN round robin, Bradley–Terry ranking, confirmation on fresh seeds."""
