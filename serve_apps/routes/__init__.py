@@ -13,6 +13,7 @@ from serve_apps.routes import (
     environments,
     health,
     metrics,
+    models,
     registry,
     runs,
     sandbox,
@@ -28,6 +29,7 @@ ROUTERS: tuple[OperationRouter, ...] = (
     analyzer.router,
     metrics.router,
     simulation.router,
+    models.router,
     registry.router,
     canary.router,
 )
