@@ -91,9 +91,8 @@ def _collect(
     spec: RetrainSpec, results: tune.ResultGrid, data: TrainingData, start: float
 ) -> RetrainResult:
     """Trials in recipe order; errors named with their recipe; the best confirmed by the core."""
-    by_name: dict[str, Any] = {
-        r.config["recipe"]: r for r in (results[i] for i in range(len(results)))
-    }
+    rows = [results[i] for i in range(len(results))]  # ResultGrid is indexed, not typed iterable
+    by_name: dict[str, Any] = {(r.config or {})["recipe"]: r for r in rows}
     trials = []
     for recipe in spec.recipes():
         r = by_name.get(recipe.name)
