@@ -18,4 +18,5 @@ COMMANDS: list[str] = [
     "offpolicy",
     "serve",
     "sandbox",
+    "improve",
 ]
