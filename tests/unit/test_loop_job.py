@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import loop_stages
+
 from twinloop.analysis.analyzer import analyze_failure
 from twinloop.loop import IMPROVEMENTS, STAGE_OUTPUTS, Improvement
 from twinloop.store import SqliteStore
@@ -73,7 +74,7 @@ def outcome(data_dir: Path) -> dict[str, Any]:
 
 
 def test_a_killed_driver_resumes_to_the_same_decision(tmp_path: Path) -> None:
-    """SIGKILL mid-candidates, resubmit: promoted, 3 versions written once, each alias moved once."""
+    """SIGKILL mid-candidates, resubmit: promoted, 3 versions written once, aliases moved once."""
     killed_dir, clean_dir = tmp_path / "killed", tmp_path / "clean"
     spec = prepare(killed_dir)
     first = job(killed_dir, spec, sleep=0.5)
@@ -105,7 +106,7 @@ def test_a_bad_spec_exits_2_naming_the_field_and_stores_nothing(tmp_path: Path) 
     spec = prepare(data_dir)
     spec.write_text(json.dumps({"experimentId": "exp-kill", "seed": -1}))
     proc = job(data_dir, spec, sleep=0.0)
-    out, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2
     assert err.strip().startswith("improve job: error: seed:")
     with SqliteStore(data_dir / "twinloop.sqlite3") as store:
