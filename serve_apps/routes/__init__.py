@@ -7,7 +7,16 @@ To add a capability's routes, see docs/api.md, "Adding a route".
 """
 
 from serve_apps.operations import Operation
-from serve_apps.routes import analyzer, environments, health, metrics, runs, sandbox, simulation
+from serve_apps.routes import (
+    analyzer,
+    environments,
+    health,
+    improvements,
+    metrics,
+    runs,
+    sandbox,
+    simulation,
+)
 from serve_apps.routes.base import OperationRouter
 
 ROUTERS: tuple[OperationRouter, ...] = (
@@ -16,6 +25,7 @@ ROUTERS: tuple[OperationRouter, ...] = (
     environments.router,
     sandbox.router,
     analyzer.router,
+    improvements.router,
     metrics.router,
     simulation.router,
 )

@@ -529,6 +529,10 @@ def test_seed_analyze_failure_body_is_analysed_and_stored(api: Api) -> None:
     analysis = api.client.post("/analyze-failure", json=SEED_ANALYZE).json()
     assert analysis["experiment_id"] == "exp-123" and analysis["input_form"] == "point"
     assert {f["type"] for f in analysis["failure_types"]} >= {"accuracy", "latency"}
+    trigger = analysis.pop("improvement")  # AUTO_IMPROVE is off by default: none started
+    assert trigger == {
+        "started": False, "improvement_id": None, "created": False, "reason": "AUTO_IMPROVE is off"
+    }  # fmt: skip
     stored = api.client.get("/analyses/exp-123").json()
     assert stored == analysis
 

@@ -13,6 +13,7 @@ import time
 
 from twinloop.errors import VersionConflict
 from twinloop.loop import StageContext, StageResult
+from twinloop.loop.learning import failure_patterns, rank_actions, warm_start
 from twinloop.loop.model import EvidenceLink
 from twinloop.loop.stages import analyzed
 
@@ -22,12 +23,23 @@ CANDIDATES = 3
 
 
 def planned(context: StageContext) -> StageResult:
-    return StageResult(summary="1 action: retrain", outcome={"actions": ["retrain"]})
+    """Two actions; the learning's ranking (estimated ROI × past success) picks one."""
+    estimated = {"retrain": 1.0, "threshold": 1.0}
+    analyzed = context.outputs["analyzed"]
+    ranked = rank_actions(context.store, failure_patterns(analyzed), estimated)
+    actions = [{"kind": kind, "expected_roi": roi} for kind, roi in ranked]
+    return StageResult(
+        summary=f"{len(actions)} actions", outcome={"actions": actions, "chosen": ranked[0][0]}
+    )
 
 
 def candidates(context: StageContext) -> StageResult:
-    """Register three versions under ids derived from the improvement, slowly if asked."""
+    """Register three versions under ids derived from the improvement, slowly if asked;
+    the search starts at the past winners of the pattern (warm start) when there are any."""
     pause = float(os.environ.get("LOOP_TEST_SLEEP", "0"))
+    action = context.outputs["planned"].outcome["chosen"]
+    patterns = failure_patterns(context.outputs["analyzed"])
+    starts = warm_start(context.store, patterns, action) or [{"depth": 3 + context.seed % 5}]
     ids = []
     for index in range(CANDIDATES):
         ident = context.derived_id("v", index)
@@ -39,7 +51,7 @@ def candidates(context: StageContext) -> StageResult:
         time.sleep(pause)
     return StageResult(
         summary=f"{len(ids)} candidates",
-        outcome={"versions": ids},
+        outcome={"versions": ids, "first_config": starts[0]},
         evidence=tuple(EvidenceLink(kind=VERSIONS, id=i) for i in ids),
     )
 
@@ -62,13 +74,20 @@ def championship(context: StageContext) -> StageResult:
     if context.improvement.family.startswith("gates-fail"):
         return StageResult(summary="gates failed: primary P < 0.95", decision="abandoned")
     move_alias(context, "challenger", best)
-    return StageResult(summary=f"{best} wins", outcome={"winner": best, "effect": 0.04})
+    outcome = {
+        "winner": best,
+        "predicted_effect": 0.04,
+        "winner_config": context.outputs["candidates"].outcome["first_config"],
+    }
+    return StageResult(summary=f"{best} wins", outcome=outcome)
 
 
 def canary(context: StageContext) -> StageResult:
     winner = context.outputs["championship"].outcome["winner"]
     move_alias(context, "champion", winner)
-    return StageResult(summary=f"{winner} promoted", outcome={"effect": 0.03}, decision="promoted")
+    return StageResult(
+        summary=f"{winner} promoted", outcome={"measured_effect": 0.03}, decision="promoted"
+    )
 
 
 STAGES = {

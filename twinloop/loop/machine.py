@@ -28,6 +28,7 @@ from pydantic import Field
 
 from twinloop.contract import ID_PATTERN, FrozenModel
 from twinloop.errors import TwinloopError, VersionConflict
+from twinloop.loop.learning import learn_from
 from twinloop.loop.model import (
     DECISIONS,
     IMPROVEMENTS,
@@ -132,6 +133,8 @@ def run_improvement(
                 on_stage(current)
             return current
         current = _advance(store, improvement_id, stage, output, clock)
+        if current.terminal:
+            learn_from(store, current)  # counted once per improvement id, so a re-run is safe
         if on_stage is not None:
             on_stage(current)
 

@@ -1,0 +1,50 @@
+"""The improvement loop's operations, answered by the analyzer capability (same Store).
+
+``start_improvement`` creates (or finds) the experiment's improvement and drives it with the
+stages this build wires (``twinloop.loop.stages``): today the analysis runs and the run stalls
+at the first phase-2 piece that is not wired, with the reason in its record. ``cancel`` marks
+it cancelled. ``kpis`` computes the loop's KPIs from the Store.
+"""
+
+from __future__ import annotations
+
+from serve_apps.schemas.improvements import ImprovementCreate
+from twinloop.errors import InvalidInput
+from twinloop.loop import (
+    IMPROVEMENTS,
+    Improvement,
+    cancel_improvement,
+    run_improvement,
+    start_improvement,
+)
+from twinloop.loop.kpis import LoopKpis, loop_kpis
+from twinloop.loop.stages import default_stages
+from twinloop.loop.triggers import TriggerDecision
+from twinloop.store import Store
+
+
+class LoopOperations:
+    """Mixed into the analyzer capability: its ``store`` holds analyses and improvements."""
+
+    store: Store
+
+    def start_improvement(self, request: ImprovementCreate) -> Improvement:
+        try:
+            improvement, _ = start_improvement(self.store, request.spec())
+        except InvalidInput as exc:
+            raise InvalidInput("experimentId", exc.message) from exc
+        return run_improvement(self.store, improvement.id, default_stages())
+
+    def drive_triggered(self, decision: TriggerDecision) -> None:
+        """Drive an improvement an analysis started (a no-op when none was)."""
+        if decision.improvement_id is not None:
+            run_improvement(self.store, decision.improvement_id, default_stages())
+
+    def get_improvement(self, improvement_id: str) -> Improvement:
+        return self.store.get_model(IMPROVEMENTS, improvement_id, Improvement)
+
+    def cancel_improvement(self, improvement_id: str) -> Improvement:
+        return cancel_improvement(self.store, improvement_id)
+
+    def kpis(self) -> LoopKpis:
+        return loop_kpis(self.store)

@@ -1,0 +1,114 @@
+"""The improvement loop over real Serve HTTP: AUTO_IMPROVE triggers, start, follow, cancel, KPIs."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = [pytest.mark.serve, pytest.mark.ray]
+
+TOKEN = "loop-token-51c2"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def client(ray_session: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    """A Serve app with AUTO_IMPROVE on and FAILURE_THRESHOLD 30%."""
+    from ray import serve
+
+    from serve_apps.app import APP_NAME, build_app
+
+    port = _free_port()
+    settings = {
+        "data_dir": str(tmp_path_factory.mktemp("loop-data")),
+        "api_token": TOKEN,
+        "auto_improve": True,
+        "failure_threshold": 0.3,
+    }
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    serve.run(build_app({"settings": settings}), name=APP_NAME, route_prefix="/")
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=60) as http:
+        yield http
+    serve.shutdown()
+
+
+def analyse(client: httpx.Client, experiment: str, loser_accuracy: float) -> dict[str, Any]:
+    body = {
+        "experimentId": experiment,
+        "testResult": {
+            "winner": "model-v2",
+            "loser": "model-v3",
+            "metrics": {"accuracy": {"winner": 0.9, "loser": loser_accuracy}},
+        },
+    }
+    response = client.post("/analyze-failure", json=body)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def test_a_loss_below_the_threshold_starts_nothing_and_says_why(client: httpx.Client) -> None:
+    """A 10% loss against a 30% threshold: no improvement, the reason in the response."""
+    analysis = analyse(client, "exp-small", 0.81)
+    assert analysis["decision"]["loser"] == "model-v3"  # the analysis itself is unchanged
+    trigger = analysis["improvement"]
+    assert trigger["started"] is False
+    assert trigger["reason"] == "loss 10.0% does not exceed FAILURE_THRESHOLD 30.0%"
+    assert client.get("/improvements/imp-exp-small").status_code == 404
+
+
+def test_a_large_loss_starts_one_improvement_that_stalls_on_the_missing_piece(
+    client: httpx.Client,
+) -> None:
+    """A 50% loss: the improvement runs the analysis stage, then names the missing planner."""
+    first = analyse(client, "exp-big", 0.45)["improvement"]
+    assert (first["started"], first["created"], first["improvement_id"]) == (
+        True, True, "imp-exp-big"
+    )  # fmt: skip
+    again = analyse(client, "exp-big", 0.45)["improvement"]
+    assert (again["started"], again["created"]) == (True, False)
+    improvement = client.get("/improvements/imp-exp-big").json()
+    assert (improvement["stage"], improvement["status"]) == ("analyzed", "stalled")
+    planned = next(r for r in improvement["records"] if r["stage"] == "planned")
+    assert planned["status"] == "unavailable" and "strategy generator" in planned["reason"]
+    assert client.get("/analyses/exp-big").json()["experiment_id"] == "exp-big"
+
+
+def test_start_by_hand_then_cancel(client: httpx.Client) -> None:
+    """POST /improvements: 201 with Location; cancel → cancelled, and it stays so."""
+    analyse(client, "exp-hand", 0.85)
+    response = client.post("/improvements", json={"experimentId": "exp-hand", "seed": 5})
+    assert response.status_code == 201, response.text
+    assert response.headers["location"] == "/improvements/imp-exp-hand"
+    assert response.json()["seed"] == 5
+    cancelled = client.post("/improvements/imp-exp-hand/cancel").json()
+    assert (cancelled["stage"], cancelled["status"]) == ("cancelled", "cancelled")
+    assert client.get("/improvements/imp-exp-hand").json()["status"] == "cancelled"
+
+
+def test_bad_specs_name_the_field_and_store_nothing(client: httpx.Client) -> None:
+    """A negative seed, an experiment never analysed, no token: 422/422/401, nothing stored."""
+    bad_seed = client.post("/improvements", json={"experimentId": "exp-x", "seed": -1})
+    assert bad_seed.status_code == 422 and bad_seed.json()["field"] == "seed", bad_seed.text
+    unknown = client.post("/improvements", json={"experimentId": "never-analysed"})
+    assert unknown.status_code == 422 and unknown.json()["field"] == "experimentId"
+    assert client.get("/improvements/imp-never-analysed").status_code == 404
+    anonymous = httpx.post(f"{client.base_url}/improvements", json={"experimentId": "exp-big"})
+    assert anonymous.status_code == 401
+
+
+def test_kpis_come_from_the_store(client: httpx.Client) -> None:
+    """GET /kpis counts the improvements and analyses; nothing decided yet, so no rate."""
+    kpis = client.get("/kpis").json()
+    assert kpis["improvements"] >= 1 and kpis["analyses"] >= 1
+    assert kpis["decided"] == 0 and kpis["improvement_rate"] is None
+    assert 0.0 <= kpis["pattern_detection_rate"] <= 1.0
