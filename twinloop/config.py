@@ -87,6 +87,25 @@ class Settings(BaseSettings):
         description="Upper bound on Monte Carlo replicates one request may ask for.",
     )
 
+    cpu_hour_price: float = Field(
+        default=0.05,
+        ge=0.0,
+        validation_alias=AliasChoices("TWINLOOP_CPU_HOUR_PRICE", "cpu_hour_price"),
+        description="Money per CPU-hour in improvement plans (an assumption the plan names).",
+    )
+    labelled_row_price: float = Field(
+        default=0.02,
+        ge=0.0,
+        validation_alias=AliasChoices("TWINLOOP_LABELLED_ROW_PRICE", "labelled_row_price"),
+        description="Money per labelled training row in improvement plans.",
+    )
+    rollout_cost: float = Field(
+        default=500.0,
+        ge=0.0,
+        validation_alias=AliasChoices("TWINLOOP_ROLLOUT_COST", "rollout_cost"),
+        description="Money per rollout of any change (confirmation, canary, review) in plans.",
+    )
+
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, value: str | None) -> str | None:

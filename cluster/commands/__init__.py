@@ -16,6 +16,7 @@ COMMANDS: list[str] = [
     "rootcause",
     "analyze",
     "offpolicy",
+    "plan",
     "serve",
     "sandbox",
     "improve",

@@ -2,7 +2,8 @@
 
 Analyses are kept in the Store under kind ``analyses`` by experiment id (a re-analysis replaces
 the document and keeps the earlier version as history); named failure patterns under kind
-``patterns`` — both written by ``twinloop.analysis`` itself, read back here.
+``patterns`` — both written by ``twinloop.analysis`` itself, read back here. An improvement plan
+for a stored analysis (``twinloop.strategy``) is kept under kind ``plans`` by the same id.
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ from pydantic import BaseModel
 
 from serve_apps.capabilities.base import CapabilityService
 from serve_apps.capabilities.loop import LoopOperations
-from serve_apps.runs import Progress
+from serve_apps.runs import Deferred, Progress
 from serve_apps.schemas.analyzer import AnalyzeRequest, AnalyzeResponse, PatternList
+from serve_apps.schemas.improvements import PlanRequest
 from serve_apps.tables import table_from_json
 from twinloop.analysis.analyzer import KIND as ANALYSES
 from twinloop.analysis.analyzer import FailureAnalysis, analyze_failure
 from twinloop.analysis.patterns import PATTERNS, Pattern
 from twinloop.errors import InvalidInput, NotFound
 from twinloop.loop.triggers import auto_trigger
+from twinloop.strategy import Plan, PlanSettings, plan_analysis
 
 
 class AnalyzerService(CapabilityService, LoopOperations):
@@ -31,7 +34,10 @@ class AnalyzerService(CapabilityService, LoopOperations):
     name = "analyzer"
 
     def background(self) -> Mapping[str, Callable[[Any, Progress], BaseModel]]:
-        return {"analyze_failure": lambda request, _progress: self._analyze(request)}
+        return {
+            "analyze_failure": lambda request, _progress: self._analyze(request),
+            "plan_improvements": lambda request, _progress: self._plan(request),
+        }
 
     def analyze_failure(self, request: AnalyzeRequest) -> AnalyzeResponse:
         return self._analyze(request)
@@ -41,6 +47,27 @@ class AnalyzerService(CapabilityService, LoopOperations):
         if found is None:
             raise NotFound("analysis", experiment_id)
         return found.to_model(FailureAnalysis)
+
+    def plan_improvements(self, request: PlanRequest) -> Plan | Deferred:
+        """The strategy for a stored analysis (NotFound → 404), kept under kind ``plans``;
+        validations above the inline budget run in the background."""
+        work = request.customer_days()
+        if work > self.limits.inline_customer_days:
+            return Deferred(
+                f"the validations simulate {work:.3g} customer-days, above the inline budget "
+                f"of {self.limits.inline_customer_days:.3g}"
+            )
+        return self._plan(request)
+
+    def _plan(self, request: PlanRequest) -> Plan:
+        settings = self.config.settings
+        return plan_analysis(
+            self.store,
+            request.analysis_id,
+            size=request.size(),
+            settings=PlanSettings.from_settings(settings, seed=request.seed),
+            run_settings=settings,
+        )
 
     def patterns(self, limit: int) -> PatternList:
         patterns = self.store.query_models(PATTERNS, Pattern)

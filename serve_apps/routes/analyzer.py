@@ -1,4 +1,4 @@
-"""Routes of the Failure Analyzer: analyse an A/B loss, fetch a stored analysis, list patterns."""
+"""Routes of the Failure Analyzer: analyse an A/B loss, plan its fixes, fetch analyses, patterns."""
 
 # No `from __future__ import annotations`: FastAPI reads endpoint annotations at runtime.
 from fastapi import Query
@@ -7,7 +7,9 @@ from fastapi.responses import Response
 from serve_apps.operations import Operation
 from serve_apps.routes.base import Call, IdPath, OperationRouter, json_response
 from serve_apps.schemas.analyzer import AnalyzeRequest, AnalyzeResponse, PatternList
+from serve_apps.schemas.improvements import PlanRequest
 from twinloop.analysis.analyzer import FailureAnalysis
+from twinloop.strategy import Plan
 
 router = OperationRouter("analyzer")
 
@@ -20,6 +22,18 @@ ANALYZE_FAILURE = router.declare(
         request=AnalyzeRequest,
         response=AnalyzeResponse,
         background="on_request",
+    )
+)
+PLAN_IMPROVEMENTS = router.declare(
+    Operation(
+        name="plan_improvements",
+        capability="analyzer",
+        method="POST",
+        path="/improvements/plan",
+        request=PlanRequest,
+        response=Plan,
+        background="on_request",
+        summary="Rank the fixes of a stored analysis by ROI (validated in the sandbox)",
     )
 )
 GET_ANALYSIS = Operation(

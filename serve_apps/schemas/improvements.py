@@ -1,9 +1,36 @@
-"""Bodies of the improvement-loop routes: start one by hand; the core's models answer."""
+"""Bodies of the improvement routes: plan a stored analysis, start an improvement by hand."""
 
 from __future__ import annotations
 
+from pydantic import Field
+
+from serve_apps.limits import Limits, check_limit
 from serve_apps.schemas.base import EDGE_CONFIG, EdgeModel
+from twinloop.contract import ID_FIELD_PATTERN
 from twinloop.loop import ImprovementSpec
+from twinloop.strategy.evidence import ValidationSize
+
+
+class PlanRequest(EdgeModel, ValidationSize):
+    """``{"analysisId": …}`` plus the size of each sandbox validation (``ValidationSize``)."""
+
+    model_config = EDGE_CONFIG
+
+    analysis_id: str = Field(pattern=ID_FIELD_PATTERN, description="A stored analysis' id.")
+
+    def check(self, limits: Limits) -> None:
+        """Each validation run within the sandbox's limits; all of them within customer-days."""
+        check_limit("customers", self.customers, limits.max_customers)
+        check_limit("days", self.days, limits.max_days)
+        check_limit("replicates", self.replicates, limits.max_replicates)
+        check_limit("customers", self.customer_days(), limits.max_customer_days)
+
+    def customer_days(self) -> float:
+        """Customer-days of every validation run: customers × days × replicates × 2 arms × top."""
+        return self.customers * self.days * self.replicates * 2 * self.top
+
+    def size(self) -> ValidationSize:
+        return ValidationSize.model_validate(self.model_dump(exclude={"analysis_id"}))
 
 
 class ImprovementCreate(EdgeModel, ImprovementSpec):

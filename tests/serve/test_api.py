@@ -565,6 +565,38 @@ def test_analyze_failure_bad_input_names_the_field(api: Api) -> None:
     assert _error(api.client.get("/analyses/exp-none"), 404)["field"] == "analysis"
 
 
+ASYNC = {"Prefer": "respond-async"}
+PLAN_SIZE = {"top": 1, "customers": 500, "days": 7, "replicates": 2}
+
+
+def test_improvement_plan_ranks_the_stored_analysis_fixes(api: Api) -> None:
+    """POST /improvements/plan on a significant stored loss: ranked actions, sandbox-measured."""
+    api.client.post("/analyze-failure", json={"testResult": SUMMARY_RESULT}).raise_for_status()
+    response = api.client.post("/improvements/plan", json={"analysisId": "exp-200", **PLAN_SIZE})
+    assert response.status_code == 200, response.text
+    plan = response.json()
+    assert plan["analysis_id"] == "exp-200" and plan["reason"] is None
+    assert [a["rank"] for a in plan["actions"]] == list(range(1, len(plan["actions"]) + 1))
+    assert plan["actions"][0]["uplift"]["source"] == "sandbox"
+    body = {"analysisId": "exp-200", **PLAN_SIZE}
+    accepted = api.client.post("/improvements/plan", json=body, headers=ASYNC)
+    assert accepted.status_code == 202, accepted.text
+    run = _poll(api, accepted.headers["location"])
+    later = run["result"]
+    assert [a["id"] for a in later["actions"]] == [a["id"] for a in plan["actions"]]
+
+
+def test_improvement_plan_refusals_and_the_empty_plan(api: Api) -> None:
+    """Unknown analysis → 404; a bad size → 422 naming it; no significant loss → empty plan."""
+    missing = api.client.post("/improvements/plan", json={"analysisId": "exp-none"})
+    assert _error(missing, 404)["field"] == "analysis"
+    bad = api.client.post("/improvements/plan", json={"analysisId": "exp-123", "replicates": 1})
+    _error(bad, 422, "replicates")
+    api.client.post("/analyze-failure", json=SEED_ANALYZE).raise_for_status()
+    empty = api.client.post("/improvements/plan", json={"analysisId": "exp-123"}).json()
+    assert empty["actions"] == [] and "not significant" in empty["reason"]
+
+
 def test_analyze_failure_takes_per_unit_rows(api: Api) -> None:
     """Raw rows with a segment column: a raw-form analysis, segments searched on that column."""
     rng = np.random.default_rng(4)

@@ -1,9 +1,10 @@
 """The twin's ground truth: each customer's intent, against which real predictors are scored.
 
 Intent is a Bernoulli draw with logit ``w_seg · x + b_seg``. A predictor sees the feature matrix
-``[x, one_hot(segment)]`` (see :func:`predictor_features`) and its decision ``score >= 0.5`` is
-right when it equals the intent. Segments may carry their own truth weights, so a model trained on
-data that under-represents a segment can be measurably wrong there.
+``[x, one_hot(segment)]`` (see :func:`predictor_features`) and its decision ``score >= threshold``
+(0.5 unless the model sets one) is right when it equals the intent. Segments may carry their own
+truth weights, so a model trained on data that under-represents a segment can be measurably wrong
+there.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from twinloop.sim.environment import BusinessEnvironment
-from twinloop.sim.models import Predictor
+from twinloop.sim.models import ModelSpec, Predictor, PredictorModel
 
 
 def truth_tables(env: BusinessEnvironment) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -67,6 +68,13 @@ def sample_customers(
     return predictor_features(env, x, segment), label, segment
 
 
+def decision_thresholds(env: BusinessEnvironment, model: ModelSpec) -> NDArray[np.float64] | None:
+    """Per-segment decision thresholds of a predictor (None for a profile: it has no scores)."""
+    if not isinstance(model, PredictorModel):
+        return None
+    return model.thresholds([s.name for s in env.segments])
+
+
 def predictor_hits(
     env: BusinessEnvironment,
     predictor: Predictor,
@@ -74,13 +82,19 @@ def predictor_hits(
     x: NDArray[np.float32],
     segment: NDArray[np.integer],
     intent: NDArray[np.bool_],
+    thresholds: NDArray[np.float64] | None = None,
 ) -> NDArray[np.bool_]:
-    """Whether each decision of the predictor (``score >= 0.5``) equals the customer's intent."""
+    """Whether each decision (``score >= threshold`` of the segment) equals the customer's intent.
+
+    ``thresholds`` holds one decision threshold per segment (None: 0.5 everywhere, the default
+    policy); a business policy moves it without retraining the model.
+    """
     feats = predictor_features(env, x, segment)
     scores = np.asarray(predictor.predict(feats), dtype=np.float64).reshape(-1)
     if scores.size != feats.shape[0]:
         raise ValueError(
             f"predictor of {name!r} returned {scores.size} scores for {feats.shape[0]} rows"
         )
-    hits: NDArray[np.bool_] = (scores >= 0.5) == intent
+    cut = 0.5 if thresholds is None else thresholds[segment]
+    hits: NDArray[np.bool_] = (scores >= cut) == intent
     return hits

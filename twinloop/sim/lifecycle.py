@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from twinloop.contract import SECONDS_PER_DAY
 from twinloop.sim.draws import categorical, percentiles, threshold
-from twinloop.sim.groundtruth import intent_probability, predictor_hits
+from twinloop.sim.groundtruth import decision_thresholds, intent_probability, predictor_hits
 from twinloop.sim.kpis import KpiRecorder, SimulationResult, SimulationSummary, StepKpis
 from twinloop.sim.models import Predictor, PredictorModel, load_predictor
 from twinloop.sim.pacing import Pacer
@@ -156,10 +156,10 @@ class Simulation:
             for v, predictor in enumerate(self.predictors):
                 mine = var == v
                 if predictor is not None and mine.any():
-                    name = self.variants[v]
                     hits = predictor_hits(
-                        self.env, predictor, name, x[mine], seg[mine], intent[mine]
-                    )
+                        self.env, predictor, self.variants[v], x[mine], seg[mine], intent[mine],
+                        decision_thresholds(self.env, self.spec.models[v]),
+                    )  # fmt: skip
                     correct[mine] = hits
         return correct
 

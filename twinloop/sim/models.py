@@ -75,6 +75,26 @@ class PredictorModel(_Operational):
     type: Literal["predictor"] = "predictor"
     import_path: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
     params: dict[str, Any] = Field(default_factory=dict)
+    threshold: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="Act when score >= threshold (the policy)."
+    )
+    segment_thresholds: dict[str, float] = Field(
+        default_factory=dict, description="Per-segment thresholds overriding ``threshold``."
+    )
+
+    @model_validator(mode="after")
+    def _thresholds_in_range(self) -> PredictorModel:
+        for segment, value in self.segment_thresholds.items():
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"segment_thresholds[{segment!r}] must be in [0, 1], got {value}")
+        return self
+
+    def thresholds(self, segment_names: list[str]) -> NDArray[np.float64]:
+        """The decision threshold of each segment, in the environment's segment order."""
+        return np.array(
+            [self.segment_thresholds.get(s, self.threshold) for s in segment_names],
+            dtype=np.float64,
+        )
 
 
 def _model_kind(value: Any) -> str:
