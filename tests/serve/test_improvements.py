@@ -69,17 +69,24 @@ def test_a_loss_below_the_threshold_starts_nothing_and_says_why(client: httpx.Cl
 def test_a_large_loss_starts_one_improvement_that_stalls_on_the_missing_piece(
     client: httpx.Client,
 ) -> None:
-    """A 50% loss: the improvement runs the analysis stage, then names the missing planner."""
-    first = analyse(client, "exp-big", 0.45)["improvement"]
+    """A significant 50% loss: analysed, planned, then the candidates stage names its gap."""
+    body = {"testResult": {
+        "experimentId": "exp-big",
+        "variants": [{"name": "A", "control": True}, {"name": "B"}],
+        "metrics": {"conversion": {"variants": {"A": {"n": 5_000, "successes": 1_000},
+                                                "B": {"n": 5_000, "successes": 500}}}},
+    }}  # fmt: skip
+    first = client.post("/analyze-failure", json=body).json()["improvement"]
     assert (first["started"], first["created"], first["improvement_id"]) == (
         True, True, "imp-exp-big"
     )  # fmt: skip
-    again = analyse(client, "exp-big", 0.45)["improvement"]
+    again = client.post("/analyze-failure", json=body).json()["improvement"]
     assert (again["started"], again["created"]) == (True, False)
     improvement = client.get("/improvements/imp-exp-big").json()
-    assert (improvement["stage"], improvement["status"]) == ("analyzed", "stalled")
-    planned = next(r for r in improvement["records"] if r["stage"] == "planned")
-    assert planned["status"] == "unavailable" and "strategy generator" in planned["reason"]
+    assert (improvement["stage"], improvement["status"]) == ("planned", "stalled")
+    candidates = next(r for r in improvement["records"] if r["stage"] == "candidates")
+    assert candidates["status"] == "unavailable"
+    assert "twinloop.improve.search" in candidates["reason"]
     assert client.get("/analyses/exp-big").json()["experiment_id"] == "exp-big"
 
 

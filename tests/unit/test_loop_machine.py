@@ -79,14 +79,37 @@ def test_a_finished_improvement_is_not_run_again(store: Store) -> None:
     assert store.get(IMPROVEMENTS, ident).version == store.get(IMPROVEMENTS, ident).version
 
 
-def test_a_missing_piece_stalls_the_run_and_says_which(store: Store) -> None:
-    """This build's default stages: the analysis runs, planning reports the gap."""
-    ident = start(store)
+SUMMARY = {
+    "experimentId": "exp-summary",
+    "variants": [{"name": "A", "control": True}, {"name": "B"}],
+    "metrics": {
+        "conversion": {"variants": {"A": {"n": 10_000, "successes": 1_200},
+                                    "B": {"n": 10_050, "successes": 1_100}}},
+        "latency_ms": {"variants": {"A": {"n": 10_000, "mean": 100.0, "std": 30.0},
+                                    "B": {"n": 10_050, "mean": 131.0, "std": 35.0}}},
+    },
+}  # fmt: skip
+
+
+def test_this_build_plans_then_stalls_on_the_missing_piece(store: Store) -> None:
+    """Default stages: analysis, the strategy's plan, then candidates reports the gap."""
+    analyze_failure(SUMMARY, store=store)
+    ident = start_improvement(store, ImprovementSpec(experiment_id="exp-summary"))[0].id
     stalled = run_improvement(store, ident, default_stages())
-    assert (stalled.stage, stalled.status) == ("analyzed", "stalled")
-    record = stalled.record("planned")
+    assert (stalled.stage, stalled.status) == ("planned", "stalled")
+    planned = store.get(STAGE_OUTPUTS, f"{ident}.planned").doc
+    assert planned["evidence"][0]["kind"] == "plans" and store.find("plans", "exp-summary")
+    assert planned["outcome"]["chosen"] in {"ml_pipeline", "performance", "business"}
+    record = stalled.record("candidates")
     assert record is not None and record.status == "unavailable"
-    assert "strategy generator" in (record.reason or "")
+    assert "twinloop.improve.search" in (record.reason or "")
+
+
+def test_a_point_form_loss_is_abandoned_with_the_plans_reason(store: Store) -> None:
+    """Point values prove nothing: the plan is empty and the improvement says why."""
+    ended = run_improvement(store, start(store), default_stages())
+    assert (ended.stage, ended.status) == ("abandoned", "done")
+    assert "not significant (decision: not_tested)" in (ended.reason or "")
 
 
 def test_a_stalled_run_resumes_once_the_piece_is_wired(store: Store) -> None:

@@ -1,8 +1,9 @@
 """The stage functions this build wires: the analysis (phase 1) and honest gaps for the rest.
 
 ``analyzed`` reads the experiment's stored analysis and keeps what the later stages and the
-learning need (the failure patterns, the key loss, the failure types). The other stages need
-phase-2 pieces (the strategy generator and agents, retraining, the championship, the canary);
+learning need (the failure patterns, the key loss, the failure types); ``planned`` is the
+strategy generator's plan (``twinloop.loop.planning``). The other stages need phase-2 pieces
+(retraining, the championship, the canary);
 until a piece is wired here, its stage raises :class:`StageUnavailable` naming what is missing,
 so an improvement stalls visibly at that stage instead of pretending to have passed it.
 """
@@ -16,11 +17,14 @@ from twinloop.analysis.analyzer import KIND as ANALYSES
 from twinloop.analysis.analyzer import FailureAnalysis
 from twinloop.loop.machine import StageContext, StageFn, StageResult, StageUnavailable
 from twinloop.loop.model import EvidenceLink, Stage
+from twinloop.loop.planning import planned
 
 #: stage → (the piece it needs, the module that would provide it)
 PIECES: Mapping[Stage, tuple[str, str]] = {
-    "planned": ("the strategy generator and agents", "twinloop.strategy"),
-    "candidates": ("retraining (Ray Tune search and confirmation)", "twinloop.improve.search"),
+    "candidates": (
+        "the agents' candidates (retraining with Ray Tune and confirmation)",
+        "twinloop.improve.search",
+    ),
     "championship": ("the championship and the model registry", "twinloop.championship"),
     "canary": ("the canary on Ray Serve", "twinloop.canary"),
 }
@@ -66,7 +70,7 @@ def missing(stage: Stage) -> StageFn:
 
 def default_stages() -> dict[Stage, StageFn]:
     """The stages of this build: the real analysis and a named gap for each missing piece."""
-    stages: dict[Stage, StageFn] = {"analyzed": analyzed}
+    stages: dict[Stage, StageFn] = {"analyzed": analyzed, "planned": planned}
     for stage in PIECES:
         stages[stage] = missing(stage)
     return stages
