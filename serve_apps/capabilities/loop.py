@@ -9,6 +9,7 @@ it cancelled. ``kpis`` computes the loop's KPIs from the Store.
 from __future__ import annotations
 
 from serve_apps.schemas.improvements import ImprovementCreate
+from serve_apps.telemetry import Telemetry
 from twinloop.errors import InvalidInput
 from twinloop.loop import (
     IMPROVEMENTS,
@@ -27,6 +28,7 @@ class LoopOperations:
     """Mixed into the analyzer capability: its ``store`` holds analyses and improvements."""
 
     store: Store
+    telemetry: Telemetry
 
     def start_improvement(self, request: ImprovementCreate) -> Improvement:
         try:
@@ -47,4 +49,6 @@ class LoopOperations:
         return cancel_improvement(self.store, improvement_id)
 
     def kpis(self) -> LoopKpis:
-        return loop_kpis(self.store)
+        kpis = loop_kpis(self.store)
+        self.telemetry.loop_kpis(kpis.gauges())
+        return kpis

@@ -53,6 +53,18 @@ class LoopKpis(FrozenModel):
         description="stored analyses in which a known pattern was recognised"
     )
 
+    def gauges(self) -> dict[str, float | None]:
+        """The figures a dashboard plots, by name (None: not computable yet)."""
+        twin = self.simulation_accuracy
+        return {
+            "improvements": float(self.improvements),
+            "improvement_rate": self.improvement_rate,
+            "time_to_improvement_seconds": self.time_to_improvement_seconds,
+            "simulation_correlation": twin.correlation,
+            "simulation_mean_absolute_error": twin.mean_absolute_error,
+            "pattern_detection_rate": self.pattern_detection_rate,
+        }
+
 
 def simulation_accuracy(pairs: Sequence[tuple[float, float]]) -> SimulationAccuracy:
     """Agreement of (predicted, measured) effects."""
