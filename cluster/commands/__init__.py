@@ -20,4 +20,5 @@ COMMANDS: list[str] = [
     "serve",
     "sandbox",
     "improve",
+    "preflight",
 ]

@@ -35,13 +35,18 @@ from twinloop.loop.stages import default_stages
 
 def read_spec(data: Any) -> ImprovementSpec:
     """An ImprovementSpec from JSON (camelCase keys accepted); InvalidInput names the field."""
-    if not isinstance(data, Mapping):
-        raise InvalidInput("spec", "must be a JSON object")
-    snake = {_snake(str(key)): value for key, value in data.items()}
+    snake = snake_keys(data)
     try:
         return ImprovementSpec.model_validate(snake)
     except ValidationError as exc:
         raise invalid_input(exc, snake) from exc
+
+
+def snake_keys(data: Any) -> dict[str, Any]:
+    """A JSON object's top-level keys in snake_case; InvalidInput when it is not an object."""
+    if not isinstance(data, Mapping):
+        raise InvalidInput("spec", "must be a JSON object")
+    return {_snake(str(key)): value for key, value in data.items()}
 
 
 def _snake(key: str) -> str:

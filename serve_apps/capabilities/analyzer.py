@@ -23,6 +23,7 @@ from twinloop.analysis.analyzer import KIND as ANALYSES
 from twinloop.analysis.analyzer import FailureAnalysis, analyze_failure
 from twinloop.analysis.patterns import PATTERNS, Pattern
 from twinloop.errors import InvalidInput, NotFound
+from twinloop.loop.preflight import score_preflight
 from twinloop.loop.triggers import auto_trigger
 from twinloop.strategy import Plan, PlanSettings, plan_analysis
 
@@ -89,6 +90,8 @@ class AnalyzerService(CapabilityService, LoopOperations):
                 raise
             raise InvalidInput(f"testResult.{exc.field}", exc.message) from exc
         self.telemetry.analysis(analysis.severity)
+        if request.store:
+            score_preflight(self.store, analysis)  # a pre-flight of this test meets its result
         decision = auto_trigger(self.store, analysis, self.config.settings, stored=request.store)
         self.drive_triggered(decision)
         return AnalyzeResponse(**dict(analysis), improvement=decision)

@@ -3,12 +3,13 @@
 ``start_improvement`` creates (or finds) the experiment's improvement and drives it with the
 stages this build wires (``twinloop.loop.stages``): today the analysis runs and the run stalls
 at the first phase-2 piece that is not wired, with the reason in its record. ``cancel`` marks
-it cancelled. ``kpis`` computes the loop's KPIs from the Store.
+it cancelled. ``preflight`` predicts a planned test in the twin and keeps the prediction;
+``kpis`` computes the loop's KPIs from the Store.
 """
 
 from __future__ import annotations
 
-from serve_apps.schemas.improvements import ImprovementCreate
+from serve_apps.schemas.improvements import ImprovementCreate, PreflightRequest
 from serve_apps.telemetry import Telemetry
 from twinloop.errors import InvalidInput
 from twinloop.loop import (
@@ -19,6 +20,7 @@ from twinloop.loop import (
     start_improvement,
 )
 from twinloop.loop.kpis import LoopKpis, loop_kpis
+from twinloop.loop.preflight import Preflight, run_preflight
 from twinloop.loop.stages import default_stages
 from twinloop.loop.triggers import TriggerDecision
 from twinloop.store import Store
@@ -47,6 +49,9 @@ class LoopOperations:
 
     def cancel_improvement(self, improvement_id: str) -> Improvement:
         return cancel_improvement(self.store, improvement_id)
+
+    def preflight(self, request: PreflightRequest) -> Preflight:
+        return run_preflight(self.store, request.spec())
 
     def kpis(self) -> LoopKpis:
         kpis = loop_kpis(self.store)

@@ -1,13 +1,14 @@
-"""Routes of the improvement loop: start one, follow it, cancel it, and the loop's KPIs."""
+"""Routes of the improvement loop: start one, follow it, cancel it; pre-flight; the KPIs."""
 
 # No `from __future__ import annotations`: FastAPI reads endpoint annotations at runtime.
 from fastapi.responses import Response
 
 from serve_apps.operations import Operation
 from serve_apps.routes.base import Call, IdPath, OperationRouter, json_response
-from serve_apps.schemas.improvements import ImprovementCreate
+from serve_apps.schemas.improvements import ImprovementCreate, PreflightRequest
 from twinloop.loop import Improvement
 from twinloop.loop.kpis import LoopKpis
+from twinloop.loop.preflight import Preflight
 
 router = OperationRouter("analyzer")
 
@@ -39,6 +40,17 @@ CANCEL_IMPROVEMENT = Operation(
     path="/improvements/{improvement_id}/cancel",
     response=Improvement,
     tag="improvements",
+)
+PREFLIGHT = router.declare(
+    Operation(
+        name="preflight",
+        capability="analyzer",
+        method="POST",
+        path="/preflight",
+        request=PreflightRequest,
+        response=Preflight,
+        tag="improvements",
+    )
 )
 KPIS = Operation(
     name="kpis",

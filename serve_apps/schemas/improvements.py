@@ -6,8 +6,11 @@ from pydantic import Field
 
 from serve_apps.limits import Limits, check_limit
 from serve_apps.schemas.base import EDGE_CONFIG, EdgeModel
+from serve_apps.schemas.sandbox import HeadToHeadRequest
 from twinloop.contract import ID_FIELD_PATTERN
 from twinloop.loop import ImprovementSpec
+from twinloop.loop.preflight import PreflightSpec
+from twinloop.sandbox.specs import HeadToHeadSpec
 from twinloop.strategy.evidence import ValidationSize
 
 
@@ -44,3 +47,21 @@ class ImprovementCreate(EdgeModel, ImprovementSpec):
 
     def spec(self) -> ImprovementSpec:
         return ImprovementSpec.model_validate(self.model_dump(exclude={"trigger"}))
+
+
+class PreflightRequest(EdgeModel, PreflightSpec):
+    """``POST /preflight``: the planned test's id, the champion-vs-challenger head-to-head in
+    the twin (the body of ``POST /sandbox/compare``), the KPI and the planned test's size."""
+
+    model_config = EDGE_CONFIG
+
+    head_to_head: HeadToHeadRequest
+
+    def check(self, limits: Limits) -> None:
+        self.head_to_head.check(limits)
+
+    def spec(self) -> PreflightSpec:
+        h2h = HeadToHeadSpec.model_validate(self.head_to_head.core_fields())
+        return PreflightSpec.model_validate(
+            {**self.model_dump(exclude={"head_to_head"}), "head_to_head": h2h}
+        )

@@ -73,8 +73,12 @@ def test_a_large_loss_starts_one_improvement_that_stalls_on_the_missing_piece(
     body = {"testResult": {
         "experimentId": "exp-big",
         "variants": [{"name": "A", "control": True}, {"name": "B"}],
-        "metrics": {"conversion": {"variants": {"A": {"n": 5_000, "successes": 1_000},
-                                                "B": {"n": 5_000, "successes": 500}}}},
+        "metrics": {
+            "conversion": {"variants": {"A": {"n": 5_000, "successes": 1_000},
+                                        "B": {"n": 5_000, "successes": 500}}},
+            "latency_ms": {"variants": {"A": {"n": 5_000, "mean": 100.0, "std": 30.0},
+                                        "B": {"n": 5_000, "mean": 131.0, "std": 35.0}}},
+        },
     }}  # fmt: skip
     first = client.post("/analyze-failure", json=body).json()["improvement"]
     assert (first["started"], first["created"], first["improvement_id"]) == (
@@ -83,7 +87,7 @@ def test_a_large_loss_starts_one_improvement_that_stalls_on_the_missing_piece(
     again = client.post("/analyze-failure", json=body).json()["improvement"]
     assert (again["started"], again["created"]) == (True, False)
     improvement = client.get("/improvements/imp-exp-big").json()
-    assert (improvement["stage"], improvement["status"]) == ("planned", "stalled")
+    assert (improvement["stage"], improvement["status"]) == ("planned", "stalled"), improvement
     candidates = next(r for r in improvement["records"] if r["stage"] == "candidates")
     assert candidates["status"] == "unavailable"
     assert "twinloop.improve.search" in candidates["reason"]
@@ -111,6 +115,33 @@ def test_bad_specs_name_the_field_and_store_nothing(client: httpx.Client) -> Non
     assert client.get("/improvements/imp-never-analysed").status_code == 404
     anonymous = httpx.post(f"{client.base_url}/improvements", json={"experimentId": "exp-big"})
     assert anonymous.status_code == 401
+
+
+def test_a_preflight_is_kept_and_scored_by_the_real_result(client: httpx.Client) -> None:
+    """POST /preflight predicts the challenger in the twin; its A/B analysis scores it."""
+    body = {
+        "experimentId": "exp-pre",
+        "kpi": "revenue",
+        "unitsPerArm": 2000,
+        "headToHead": {
+            "baseline": {"name": "champ", "accuracy": 0.8},
+            "challenger": {"name": "chal", "accuracy": 0.86},
+            "customers": 300, "days": 10, "replicates": 6, "seed": 3,
+        },
+    }  # fmt: skip
+    response = client.post("/preflight", json=body)
+    assert response.status_code == 200, response.text
+    prediction = response.json()
+    assert prediction["predicted_effect"] > 0 and 0 <= prediction["power"] <= 1
+    bad = client.post("/preflight", json={**body, "unitsPerArm": 1})
+    assert bad.status_code == 422 and bad.json()["field"] == "unitsPerArm", bad.text
+    real = {"experimentId": "exp-pre", "testResult": {
+        "winner": "chal", "loser": "champ", "metrics": {"revenue": {"winner": 105, "loser": 100}},
+    }}  # fmt: skip
+    assert client.post("/analyze-failure", json=real).status_code == 200
+    scores = client.get("/kpis").json()["preflight"]
+    assert (scores["predictions"], scores["scored"]) == (1, 1)
+    assert scores["brier"] == pytest.approx(prediction["p_lose"] ** 2)
 
 
 def test_kpis_come_from_the_store(client: httpx.Client) -> None:

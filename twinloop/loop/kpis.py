@@ -6,7 +6,9 @@
   ``predicted_effect``) against the effect the canary measured (``measured_effect``), over
   promoted or rolled-back improvements: Pearson correlation, mean error (bias), mean absolute
   error;
-- **pattern detection rate**: stored analyses in which a known failure pattern was recognised.
+- **pattern detection rate**: stored analyses in which a known failure pattern was recognised;
+- **pre-flight scores**: Brier score and interval coverage of the kept predictions
+  (``twinloop.loop.preflight``).
 
 Every figure is ``None`` when there is nothing to compute it from, never a made-up zero.
 """
@@ -23,6 +25,7 @@ from pydantic import Field
 from twinloop.analysis.analyzer import KIND as ANALYSES
 from twinloop.contract import FrozenModel
 from twinloop.loop.model import IMPROVEMENTS, STAGE_OUTPUTS, Improvement, StageOutput, output_id
+from twinloop.loop.preflight import PreflightScores, preflight_scores
 from twinloop.store import Store
 
 DECIDED = ("promoted", "rolled_back", "abandoned")
@@ -52,6 +55,7 @@ class LoopKpis(FrozenModel):
     pattern_detection_rate: float | None = Field(
         description="stored analyses in which a known pattern was recognised"
     )
+    preflight: PreflightScores = Field(description="pre-flight predictions: Brier, coverage")
 
     def gauges(self) -> dict[str, float | None]:
         """The figures a dashboard plots, by name (None: not computable yet)."""
@@ -63,6 +67,8 @@ class LoopKpis(FrozenModel):
             "simulation_correlation": twin.correlation,
             "simulation_mean_absolute_error": twin.mean_absolute_error,
             "pattern_detection_rate": self.pattern_detection_rate,
+            "preflight_brier": self.preflight.brier,
+            "preflight_coverage": self.preflight.coverage,
         }
 
 
@@ -104,6 +110,7 @@ def loop_kpis(store: Store) -> LoopKpis:
         simulation_accuracy=simulation_accuracy(_effect_pairs(store, decided)),
         analyses=(analyses := len(store.query(ANALYSES))),
         pattern_detection_rate=_detection_rate(store, analyses),
+        preflight=preflight_scores(store),
     )
 
 
