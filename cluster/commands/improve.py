@@ -11,7 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
-from cluster.jobs.improve import describe, drive, load_stages, read_spec
+from cluster.jobs.improve import describe, drive, final_line, load_stages, read_spec
 from cluster.store_factory import open_store
 from twinloop.config import load_settings
 from twinloop.loop import IMPROVEMENTS, Improvement, cancel_improvement
@@ -40,7 +40,7 @@ def run_start(args: argparse.Namespace) -> int:
         {**data, **{k: v for k, v in flags.items() if v is not None}, "trigger": "cli"}
     )
     improvement = drive(spec, load_stages(args.stages))
-    print(f"decision: {improvement.stage} ({improvement.status})")
+    print(final_line(improvement))
     return 0
 
 

@@ -67,12 +67,15 @@ def load_stages(path: str | None) -> Mapping[Stage, StageFn]:
 
 
 def describe(improvement: Improvement) -> str:
-    """One line: where the improvement is and why."""
+    """One line: the stage that just finished (and how long it took), a stall or the end."""
     last = improvement.records[-1] if improvement.records else None
-    took = f" in {last.duration_seconds:.1f}s" if last and last.duration_seconds else ""
-    detail = improvement.reason if improvement.status != "running" else (last and last.summary)
-    return f"{improvement.id}: {improvement.stage or 'start'} ({improvement.status}){took}" + (
-        f" — {detail}" if detail else ""
+    took = f" in {last.duration_seconds:.2f} s" if last and last.duration_seconds else ""
+    if improvement.status == "running" and last is not None:
+        return f"{improvement.id}: {last.stage} done{took} — {last.summary}"
+    if improvement.status == "stalled" and last is not None:
+        return f"{improvement.id}: {last.stage} {last.status} — {improvement.reason}"
+    return (
+        f"{improvement.id}: {improvement.stage} — {improvement.reason or (last and last.summary)}"
     )
 
 
@@ -105,8 +108,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (TwinloopError, OSError, ValueError) as exc:
         print(f"improve job: error: {exc}", file=sys.stderr)
         return 2
-    print(f"decision: {improvement.stage} ({improvement.status})")
+    print(final_line(improvement))
     return 0
+
+
+def final_line(improvement: Improvement) -> str:
+    """``decision: promoted (done)`` once decided, else ``state: planned (stalled)``."""
+    word = "decision" if improvement.terminal else "state"
+    return f"{word}: {improvement.stage or 'start'} ({improvement.status})"
 
 
 if __name__ == "__main__":
