@@ -1,121 +1,165 @@
-"""Search retraining variants with Ray Tune; each trial trains one recipe and scores it in the twin.
+"""The retraining search on Ray Tune: one trial per recipe, ASHA spending Monte Carlo replicates.
 
-The trial function validates its config into :class:`RetrainConfig` (bad configs fail the trial
-with the field named) and calls the pure core (``twinloop.improve.retrain.score_variant``). The
-search space is an explicit grid of recipes, so the set of trials — and, the scoring being seeded,
-the ranking — is the same whatever the number of workers or the order trials finish in.
+A trial picks its recipe (by name) from the core's ``RetrainSpec``, trains it
+(``twinloop.improve.search.train_recipe``) and then reports its running paired gain against the
+champion after every batch of replicates, with a checkpoint of the gains so far. ASHA stops weak
+recipes after a batch or two; ``FailureConfig`` retries a trial whose worker died (from its
+checkpoint: batch b's seeds are fixed, so a retry changes nothing); a trainer that raises ends
+only its own trial, and the result names the recipe. ``restore_search`` resumes a search whose
+driver died (``Tuner.restore``). The best finished trial is re-trained in the driver and
+confirmed on fresh seeds by the core (``assemble``).
+
+ASHA decides asynchronously, so *which* weak trials stop after which batch can depend on the
+order trials finish; every reported number is a function of (recipe, seed, batch), and the
+best recipe is the best among the trials that reached the last batch.
 """
 
 from __future__ import annotations
 
-import itertools
+import json
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
 from ray import tune
+from ray.tune.schedulers import ASHAScheduler
 
-from twinloop.contract import FrozenModel
-from twinloop.improve.retrain import RetrainConfig, RetrainScore, score_variant
-from twinloop.sandbox.specs import EnvironmentRef
-from twinloop.sim.models import ModelSpec
+from twinloop.improve.data import TrainingData
+from twinloop.improve.recipe import Recipe
+from twinloop.improve.search import (
+    Paired,
+    RetrainResult,
+    RetrainSpec,
+    assemble,
+    batch_seed,
+    replicate_gains,
+    train_recipe,
+    trial_result,
+)
 
-
-class RetrainSearchSpec(FrozenModel):
-    """What to search: recipe axes, the champion to beat, and how to judge in the twin."""
-
-    champion: ModelSpec
-    environment: EnvironmentRef = "sales"
-    l2: list[float] = Field(default_factory=lambda: [0.1, 1.0, 10.0], min_length=1)
-    interactions: list[bool] = Field(default_factory=lambda: [True, False], min_length=1)
-    segment_weights: list[dict[str, float]] = Field(
-        default_factory=lambda: [{}], min_length=1, description="Training-mix options."
-    )
-    training_rows: int = Field(default=20_000, ge=100, le=5_000_000)
-    latency_p50_ms: float = Field(default=100.0, gt=0.0)
-    latency_p95_ms: float = Field(default=200.0, gt=0.0)
-    customers: int = Field(default=5_000, ge=100, le=5_000_000)
-    days: float = Field(default=14.0, gt=0.0, le=365.0)
-    replicates: int = Field(default=8, ge=2, le=1_000)
-    seed: int = Field(default=0, ge=0, lt=2**63)
-    kpi: str = "profit"
-    max_concurrent_trials: int = Field(default=2, ge=1, le=1_000)
+EXPERIMENT = "retrain-search"
+_STATE = "gains.json"
+SPEC_FILE = "twinloop-retrain-spec.json"
 
 
-class RetrainSearchResult(FrozenModel):
-    """Every trial's score, best first (ties broken by name so the order is deterministic)."""
+def _trial(config: dict[str, Any], spec_json: str, data: TrainingData) -> None:
+    """One recipe: train, then a head-to-head batch per iteration, reported with a checkpoint.
 
-    spec: RetrainSearchSpec
-    scores: list[RetrainScore]
-
-    @property
-    def best(self) -> RetrainScore:
-        return self.scores[0]
-
-
-def recipes(spec: RetrainSearchSpec) -> list[RetrainConfig]:
-    """The explicit grid of training recipes."""
-    out = []
-    for i, (l2, inter, weights) in enumerate(
-        itertools.product(spec.l2, spec.interactions, spec.segment_weights)
-    ):
-        out.append(
-            RetrainConfig(
-                name=f"retrain-{i:03d}",
-                l2=l2,
-                interactions=inter,
-                segment_weights=weights,
-                training_rows=spec.training_rows,
-                training_seed=spec.seed,
-                latency_p50_ms=spec.latency_p50_ms,
-                latency_p95_ms=spec.latency_p95_ms,
+    The config holds only the recipe's name (so Tune's reporter shows it); the recipes are a
+    function of the spec, which travels through the object store with the data.
+    """
+    spec = RetrainSpec.model_validate_json(spec_json)
+    recipe = next(r for r in spec.recipes() if r.name == config["recipe"])
+    model = train_recipe(spec, recipe, data)
+    gains: list[float] = []
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as folder:
+            gains = json.loads((Path(folder) / _STATE).read_text())["gains"]
+    for batch in range(len(gains) // spec.batch_size, spec.max_batches):
+        gains += replicate_gains(spec, model, batch_seed(spec.seed, batch), spec.batch_size)
+        score = Paired.of(gains)
+        with tempfile.TemporaryDirectory() as folder:
+            (Path(folder) / _STATE).write_text(json.dumps({"gains": gains}))
+            tune.report(
+                {
+                    "gain": score.gain,
+                    "prob_better": score.prob_better,
+                    "replicates": len(gains),
+                    "gains": list(gains),
+                },
+                checkpoint=tune.Checkpoint.from_directory(folder),
             )
-        )
-    return out
 
 
-def _trial(config: dict[str, Any]) -> None:
-    """One Tune trial: validate, train, score by head-to-head, report."""
-    spec = RetrainSearchSpec.model_validate(config["spec"])
-    recipe = RetrainConfig.model_validate(config["recipe"])
-    score = score_variant(
-        recipe,
-        spec.champion,
-        environment=spec.environment,
-        customers=spec.customers,
-        days=spec.days,
-        replicates=spec.replicates,
-        seed=spec.seed,
-        kpi=spec.kpi,
+def _trainable(spec: RetrainSpec, data: TrainingData) -> Any:
+    trial = tune.with_parameters(_trial, spec_json=spec.model_dump_json(), data=data)
+    return tune.with_resources(trial, {"cpu": 1})
+
+
+def _scheduler(spec: RetrainSpec) -> ASHAScheduler:
+    return ASHAScheduler(
+        time_attr="training_iteration",
+        max_t=spec.max_batches,
+        grace_period=1,
+        reduction_factor=spec.reduction_factor,
     )
-    tune.report({"win_rate": score.win_rate, "score": score.model_dump(mode="json")})
+
+
+def _collect(
+    spec: RetrainSpec, results: tune.ResultGrid, data: TrainingData, start: float
+) -> RetrainResult:
+    """Trials in recipe order; errors named with their recipe; the best confirmed by the core."""
+    by_name: dict[str, Any] = {r.config["recipe"]: r for r in results}
+    trials = []
+    for recipe in spec.recipes():
+        r = by_name.get(recipe.name)
+        error = None if r is None or r.error is None else _error_text(r.error, recipe)
+        gains = [] if r is None or error is not None else list(r.metrics.get("gains", []))
+        finalist = len(gains) >= spec.max_batches * spec.batch_size
+        trials.append(trial_result(spec, recipe, gains, error, finalist))
+    return assemble(spec, trials, lambda rec: train_recipe(spec, rec, data), start)
+
+
+def _error_text(error: BaseException, recipe: Recipe) -> str:
+    cause: BaseException = error
+    while getattr(cause, "cause", None) is not None:  # RayTaskError wraps the trial's error
+        cause = cause.cause  # type: ignore[attr-defined]
+    text = str(cause).strip().splitlines()
+    last = next((line for line in reversed(text) if line.strip()), type(cause).__name__)
+    return f"recipe {recipe.name!r}: {last.strip()}"
 
 
 def search_retraining(
-    spec: RetrainSearchSpec, storage_path: Path | None = None
-) -> RetrainSearchResult:
-    """Run the grid as Tune trials on the connected Ray cluster; needs ``ray.init`` first."""
-    grid = [r.model_dump(mode="json") for r in recipes(spec)]
+    spec: RetrainSpec,
+    data: TrainingData | None = None,
+    *,
+    storage_path: Path | None = None,
+    verbose: int = 0,
+) -> RetrainResult:
+    """Run the search as Tune trials on the connected Ray cluster; needs ``ray.init`` first.
+
+    With ``storage_path`` the experiment (``<storage_path>/retrain-search``) survives the driver,
+    so :func:`restore_search` can resume it.
+    """
+    start = time.perf_counter()
+    data = data if data is not None else spec.data.load(spec.environment)
+    names = [r.name for r in spec.recipes()]
     with tempfile.TemporaryDirectory(prefix="twinloop-tune-") as tmp:
+        folder = Path(storage_path or tmp) / EXPERIMENT
+        folder.mkdir(parents=True, exist_ok=True)
+        # The spec beside Tune's own state: restore needs it to rebuild the data before Tune runs.
+        (folder / SPEC_FILE).write_text(spec.model_dump_json())
         tuner = tune.Tuner(
-            tune.with_resources(_trial, {"cpu": 1}),
-            param_space={"spec": spec.model_dump(mode="json"), "recipe": tune.grid_search(grid)},
+            _trainable(spec, data),
+            param_space={"recipe": tune.grid_search(names)},
             tune_config=tune.TuneConfig(
-                metric="win_rate",
+                metric="gain",
                 mode="max",
+                scheduler=_scheduler(spec),
                 max_concurrent_trials=spec.max_concurrent_trials,
             ),
             run_config=tune.RunConfig(
-                name="retrain-search",
+                name=EXPERIMENT,
                 storage_path=str(storage_path or Path(tmp)),
-                verbose=0,
+                failure_config=tune.FailureConfig(max_failures=1),
+                verbose=verbose,
             ),
         )
         results = tuner.fit()
-        errors = [r.error for r in results if r.error is not None]
-        if errors:
-            raise RuntimeError(f"{len(errors)} retraining trial(s) failed: {errors[0]}")
-        scores = [RetrainScore.model_validate(r.metrics["score"]) for r in results]
-    scores.sort(key=lambda s: (-s.win_rate, -s.difference, s.config.name))
-    return RetrainSearchResult(spec=spec, scores=scores)
+        return _collect(spec, results, data, start)
+
+
+def restore_search(path: Path, data: TrainingData | None = None) -> RetrainResult:
+    """Resume a search from its experiment folder after its driver died, and finish it."""
+    start = time.perf_counter()
+    if not tune.Tuner.can_restore(str(path)):
+        from twinloop.errors import InvalidInput
+
+        raise InvalidInput("path", f"{str(path)!r} holds no restorable retraining search")
+    spec_json = json.loads((Path(path) / SPEC_FILE).read_text())
+    spec = RetrainSpec.model_validate(spec_json)
+    data = data if data is not None else spec.data.load(spec.environment)
+    tuner = tune.Tuner.restore(str(path), trainable=_trainable(spec, data), resume_errored=False)
+    return _collect(spec, tuner.fit(), data, start)

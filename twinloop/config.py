@@ -87,6 +87,14 @@ class Settings(BaseSettings):
         description="Upper bound on Monte Carlo replicates one request may ask for.",
     )
 
+    max_artifact_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1024,
+        le=2**31,
+        validation_alias=AliasChoices("TWINLOOP_MAX_ARTIFACT_BYTES", "max_artifact_bytes"),
+        description="Largest model artifact (ONNX file) the registry accepts, in bytes.",
+    )
+
     cpu_hour_price: float = Field(
         default=0.05,
         ge=0.0,

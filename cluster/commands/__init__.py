@@ -19,6 +19,7 @@ COMMANDS: list[str] = [
     "plan",
     "serve",
     "sandbox",
+    "retrain",
     "improve",
     "preflight",
 ]

@@ -29,6 +29,7 @@ from serve_apps.schemas.environments import (
     EnvironmentList,
     EnvironmentSummary,
 )
+from serve_apps.schemas.retrain import RetrainModelRequest
 from serve_apps.schemas.sandbox import (
     AbTestRequest,
     GridRequest,
@@ -38,7 +39,13 @@ from serve_apps.schemas.sandbox import (
     SimWhatIfRequest,
     run_customer_days,
 )
+from twinloop.analysis.analyzer import KIND as ANALYSES
+from twinloop.analysis.analyzer import FailureAnalysis
 from twinloop.errors import InvalidInput, NotFound
+from twinloop.improve.data import TrainingData
+from twinloop.improve.pipeline import RetrainRequest, RetrainRun, retrain
+from twinloop.improve.search import DataSource, Paired, RetrainResult, RetrainSpec, run_search
+from twinloop.registry.registry import Registry
 from twinloop.replication.calibration.calibrate import CALIBRATIONS, ENVIRONMENTS
 from twinloop.replication.replicates import Evaluate, executor_evaluate, serial_evaluate
 from twinloop.replication.whatif.simulated import SimWhatIfResult, SimWhatIfSpec, run_what_if_sim
@@ -82,6 +89,7 @@ class TwinService(CapabilityService):
             for kind in _SANDBOX
         }
         ops["what_if_sim"] = self._background_what_if_sim
+        ops["retrain_model"] = self._background_retrain
         return ops
 
     # The inline operations, one method per operation name (serve_apps/routes/sandbox.py).
@@ -199,6 +207,32 @@ class TwinService(CapabilityService):
             time.perf_counter() - started,
         )
         return result
+
+    def _background_retrain(self, request: RetrainModelRequest, progress: Progress) -> RetrainRun:
+        """Retrain the family in this replica (in-process successive halving), keep the run."""
+        found = self.store.find(ANALYSES, request.analysis_id)
+        if found is None:
+            raise NotFound("analysis", request.analysis_id)
+        core = RetrainRequest(
+            family=request.family,
+            samples=request.samples,
+            seed=request.seed,
+            data=DataSource(rows=request.rows, seed=request.seed),
+            register_version=request.register_version,
+        )
+
+        def search(spec: RetrainSpec, data: TrainingData) -> RetrainResult:
+            budget, done = spec.samples * spec.max_batches, 0  # batches if none stopped early
+
+            def report(name: str, batch: int, score: Paired) -> None:
+                nonlocal done
+                done += 1
+                progress(min(0.95, done / budget), f"{name} batch {batch}: {score.gain:+.4g}")
+
+            return run_search(spec, data=data, progress=report)
+
+        registry = Registry(self.store, settings=self.config.settings)
+        return retrain(registry, self.store, core, found.to_model(FailureAnalysis), search)
 
     def list_environments(self, limit: int = 200) -> EnvironmentList:
         items = [self._preset_detail(d) for d in DOMAINS]

@@ -13,6 +13,7 @@ from serve_apps.routes import (
     health,
     improvements,
     metrics,
+    models,
     runs,
     sandbox,
     simulation,
@@ -28,6 +29,7 @@ ROUTERS: tuple[OperationRouter, ...] = (
     improvements.router,
     metrics.router,
     simulation.router,
+    models.router,
 )
 OPERATIONS: dict[str, Operation] = {op.name: op for r in ROUTERS for op in r.operations}
 if len(OPERATIONS) != sum(len(r.operations) for r in ROUTERS):  # pragma: no cover

@@ -1,32 +1,113 @@
-"""Ray Tune searches retraining variants and ranks them by sandbox win-rate."""
+"""Ray Tune searches retraining recipes with ASHA on replicates, survives its driver, confirms."""
 
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tuning.search import RetrainSearchSpec, recipes, search_retraining
-from twinloop.improve.retrain import RetrainConfig, train_variant
+from tuning.search import EXPERIMENT, restore_search, search_retraining
+from twinloop.improve.data import twin_data
+from twinloop.improve.recipe import Recipe
+from twinloop.improve.reference import LOGISTIC
+from twinloop.improve.search import RetrainResult, RetrainSpec, run_search
+from twinloop.improve.space import space_from_segments
+from twinloop.improve.trainer import train_model
 from twinloop.sim.domains import environment
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
+REPO = Path(__file__).resolve().parents[2]
 
 
-def test_tune_finds_the_recipe_that_fixes_the_champion(ray_session: Any) -> None:
-    """Two recipes as Tune trials: the balanced one ranks first and beats the champion."""
-    champion = train_variant(
-        environment("sales"), RetrainConfig(name="champion", segment_weights={"enterprise": 0.0})
+def _spec(workers: int) -> RetrainSpec:
+    env = environment("sales")
+    data = twin_data(env, 3_000, seed=0)
+    champion = train_model(
+        LOGISTIC, Recipe(name="champion", segment_weights={"enterprise": 0.0}), data, 0
     )
-    spec = RetrainSearchSpec(
+    space = space_from_segments(["enterprise"], env).model_copy(
+        update={"params": {"explode": [False, False, True]}}
+    )
+    return RetrainSpec(
         champion=champion,
-        l2=[1.0],
-        interactions=[True],
-        segment_weights=[{"enterprise": 0.0}, {}],
-        customers=2_000,
-        days=10,
-        replicates=6,
-        seed=3,
+        trainer="tests.ray.trainers:explosive",
+        space=space,
+        samples=5,
+        customers=1_000,
+        days=7,
+        batch_size=2,
+        max_batches=2,
+        confirm_replicates=12,
+        seed=4,
+        max_concurrent_trials=workers,
+        data={"kind": "twin", "rows": 3_000, "seed": 0},
     )
-    assert len(recipes(spec)) == 2
-    result = search_retraining(spec)
-    assert [s.config.segment_weights for s in result.scores] == [{}, {"enterprise": 0.0}]
-    assert result.best.win_rate > 0.5 and result.best.difference > 0
+
+
+@pytest.fixture(scope="module")
+def one_worker(ray_session: Any) -> RetrainResult:
+    return search_retraining(_spec(1))
+
+
+def test_search_reports_failures_saves_replicates_and_beats_the_flawed_champion(
+    one_worker: RetrainResult,
+) -> None:
+    """An exploding recipe is reported by name; ASHA saves replicates; the fix is confirmed."""
+    result = one_worker
+    failed = [t for t in result.trials if t.error is not None]
+    assert failed and all(t.recipe.params.get("explode") for t in failed)
+    assert all("exploded as asked" in (t.error or "") for t in failed)
+    assert f"recipe {failed[0].recipe.name!r}" in (failed[0].error or "")
+    assert result.replicates_saved > 0 and any(t.stopped_early for t in result.trials)
+    assert result.best is not None and result.confirmation is not None
+    assert result.confirmation.confirmed and result.candidate is not None
+    assert result.confirmation.seed not in (result.confirmation.recipe.name, result.spec.seed)
+
+
+def test_same_best_recipe_with_one_and_two_workers(
+    ray_session: Any, one_worker: RetrainResult
+) -> None:
+    """Two concurrent trials pick the same recipe and confirm it with the same numbers."""
+    two = search_retraining(_spec(2))
+    assert two.best is not None and one_worker.best is not None
+    assert two.best.recipe == one_worker.best.recipe
+    assert two.confirmation == one_worker.confirmation
+
+
+def test_restore_after_the_driver_is_killed_gives_the_same_best(
+    ray_session: Any, one_worker: RetrainResult, tmp_path: Path
+) -> None:
+    """Kill the driver process once a trial has checkpointed; Tuner.restore finishes the search."""
+    address = ray_session.get_runtime_context().gcs_address
+    env = {**os.environ, "PYTHONPATH": str(REPO), "RAY_AUTH_MODE": "disabled"}
+    driver = subprocess.Popen(
+        [sys.executable, str(REPO / "tests/ray/retrain_driver.py"), address, str(tmp_path),
+         _spec(1).model_dump_json()],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    folder = tmp_path / EXPERIMENT
+    deadline = time.monotonic() + 120
+    while not list(folder.glob("*/checkpoint_*")) and time.monotonic() < deadline:
+        assert driver.poll() is None, driver.stderr.read().decode()[-2000:] if driver.stderr else ""
+        time.sleep(0.2)
+    driver.send_signal(signal.SIGKILL)
+    assert driver.wait(timeout=30) == -signal.SIGKILL  # killed mid-search, not finished
+    assert list(folder.glob("*/checkpoint_*")), "no trial checkpointed before the deadline"
+    restored = restore_search(folder)
+    assert restored.best is not None and one_worker.best is not None
+    assert restored.best.recipe == one_worker.best.recipe
+    assert restored.confirmation == one_worker.confirmation
+
+
+def test_core_search_without_ray_agrees_on_the_fix() -> None:
+    """The in-process successive halving confirms a recipe that restores enterprise rows."""
+    result = run_search(_spec(1))
+    assert result.confirmation is not None and result.confirmation.confirmed
+    assert result.best is not None
+    assert result.best.recipe.segment_weights.get("enterprise", 1.0) >= 1.0

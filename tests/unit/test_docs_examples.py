@@ -82,7 +82,7 @@ def _runnable(argv: list[str], shown: str) -> bool:
         is_file = "/" in arg or Path(arg).suffix in FILE_SUFFIXES
         if before == "--out" or not is_file or arg.startswith("-"):
             continue
-        if not (ROOT / arg).exists():
+        if arg.startswith("/tmp/") or not (ROOT / arg).exists():
             return False  # data outside the repository, or a file an earlier step made
     if argv[1] == "sandbox" and "--serial" not in argv:
         return shown.startswith("twinloop sandbox: error:")

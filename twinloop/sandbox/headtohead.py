@@ -43,7 +43,7 @@ def prepare_compare(
     """Budget, environment and the two universes; raises InvalidInput before anything runs."""
     plan = budget(spec.replicates, spec.early_stop, settings)
     env = resolve_environment(spec.environment, customers=spec.customers, step=spec.step)
-    check_models([("baseline", spec.baseline), ("challenger", spec.challenger)])
+    check_models([("baseline", spec.baseline), ("challenger", spec.challenger)], env)
     sims = [
         simulation_spec(env, [model], days=spec.days, field=field)
         for field, model in (("baseline", spec.baseline), ("challenger", spec.challenger))

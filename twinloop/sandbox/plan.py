@@ -19,7 +19,7 @@ from twinloop.errors import InvalidInput, LimitExceeded
 from twinloop.sandbox.specs import EarlyStop, EnvironmentRef
 from twinloop.sim.domains import environment as preset_environment
 from twinloop.sim.environment import BusinessEnvironment, Shock
-from twinloop.sim.models import ModelSpec, PredictorModel, load_predictor
+from twinloop.sim.models import ModelSpec, ScoredModel, load_predictor
 from twinloop.sim.spec import AllocationPolicy, SimulationSpec
 
 
@@ -94,12 +94,21 @@ def resolve_environment(
         raise invalid_input(exc, data, field=field) from exc
 
 
-def check_models(models: Sequence[tuple[str, ModelSpec]]) -> None:
-    """Import every real predictor once, so an unknown one fails before any replicate runs."""
+def check_models(
+    models: Sequence[tuple[str, ModelSpec]], env: BusinessEnvironment | None = None
+) -> None:
+    """Build every real predictor once, so a bad one fails before any replicate runs.
+
+    With ``env``, a predictor that declares its input width (an ONNX graph) must take the
+    environment's predictor features.
+    """
     for field, model in models:
-        if isinstance(model, PredictorModel):
+        if isinstance(model, ScoredModel):
             try:
-                load_predictor(model)
+                predictor = load_predictor(model)
+                check = getattr(predictor, "check_features", None)
+                if env is not None and check is not None:
+                    check(env.n_features + len(env.segments), "model")
             except InvalidInput as exc:
                 suffix = exc.field.removeprefix("model")
                 raise InvalidInput(f"{field}{suffix}", exc.message) from exc

@@ -19,7 +19,7 @@ from twinloop.contract import SECONDS_PER_DAY
 from twinloop.sim.draws import categorical, percentiles, threshold
 from twinloop.sim.groundtruth import decision_thresholds, intent_probability, predictor_hits
 from twinloop.sim.kpis import KpiRecorder, SimulationResult, SimulationSummary, StepKpis
-from twinloop.sim.models import Predictor, PredictorModel, load_predictor
+from twinloop.sim.models import Predictor, ScoredModel, load_predictor
 from twinloop.sim.pacing import Pacer
 from twinloop.sim.population import Population
 from twinloop.sim.scenario import Conditions, conditions_at
@@ -57,8 +57,13 @@ class Simulation:
         self.dt = 1.0 / spec.steps_per_day
         if predictors is None:
             predictors = [
-                load_predictor(m) if isinstance(m, PredictorModel) else None for m in spec.models
+                load_predictor(m) if isinstance(m, ScoredModel) else None for m in spec.models
             ]
+        width = env.n_features + len(env.segments)
+        for model, predictor in zip(spec.models, predictors, strict=True):
+            check = getattr(predictor, "check_features", None)
+            if check is not None:
+                check(width, f"models.{model.name}")
         self.predictors = predictors
         self._needs_features = any(p is not None for p in predictors)
         self.segments = SegmentTables.build(env, self.dt)

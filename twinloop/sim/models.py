@@ -3,7 +3,8 @@
 A **profile** declares accuracy, a latency distribution and a cost per call (optionally per
 segment). A **predictor** is any importable object with ``predict(features) -> scores``; the twin
 scores it against the environment's ground truth, so its accuracy emerges instead of being
-declared. Both share the operational fields (latency, cost) because those are properties of the
+declared. An **ONNX** model is an artifact addressed by its sha256, scored the same way through
+onnxruntime. All share the operational fields (latency, cost) because those are properties of the
 serving stack, not of the decision rule.
 """
 
@@ -16,9 +17,11 @@ from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 from pydantic import Discriminator, Field, Tag, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from twinloop.contract import FrozenModel
 from twinloop.errors import InvalidInput
+from twinloop.sim.onnxmodel import load_onnx, sha256_hex
 
 Z95 = 1.6448536269514722  # standard normal 95th percentile: p95 = p50·exp(σ·Z95)
 
@@ -97,6 +100,31 @@ class PredictorModel(_Operational):
         )
 
 
+class OnnxModel(_Operational):
+    """An ONNX artifact, addressed by the sha256 of its bytes, scored against ground truth.
+
+    JSON (the Store, HTTP, a job spec) carries only the hash. ``content`` — the bytes — is
+    filled in by the artifact store before a run (``ArtifactStore.resolve``) and travels to Ray
+    workers inside the pickled spec as plain bytes, never as a Python object; it is left out of
+    every JSON dump, so a stored version never duplicates its artifact. Invariant: when present,
+    ``content`` hashes to ``sha256``.
+    """
+
+    type: Literal["onnx"] = "onnx"
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of the ONNX bytes (hex).")
+    content: SkipJsonSchema[bytes | None] = Field(default=None, exclude=True, repr=False)
+
+    @model_validator(mode="after")
+    def _content_matches(self) -> OnnxModel:
+        if self.content is not None and sha256_hex(self.content) != self.sha256:
+            raise ValueError(f"content does not hash to sha256 {self.sha256}")
+        return self
+
+    def with_content(self, content: bytes) -> OnnxModel:
+        """This model with its artifact bytes attached (checked against the hash)."""
+        return OnnxModel.model_validate({**self.model_dump(), "content": content})
+
+
 def _model_kind(value: Any) -> str:
     """Discriminator with a default: a model without ``type`` is a profile (the seed's form)."""
     if isinstance(value, dict):
@@ -106,17 +134,29 @@ def _model_kind(value: Any) -> str:
 
 # The wording of a bad ``type`` for :func:`twinloop.contract.invalid_input`.
 MODEL_TYPE_ERRORS = {
-    "union_tag_invalid": "unknown model type {tag!r}; choose 'profile' or 'predictor'"
+    "union_tag_invalid": "unknown model type {tag!r}; choose 'profile', 'predictor' or 'onnx'"
 }
 
 ModelSpec = Annotated[
-    Annotated[ModelProfile, Tag("profile")] | Annotated[PredictorModel, Tag("predictor")],
+    Annotated[ModelProfile, Tag("profile")]
+    | Annotated[PredictorModel, Tag("predictor")]
+    | Annotated[OnnxModel, Tag("onnx")],
     Discriminator(_model_kind),
 ]
+MODEL_TYPES = ("profile", "predictor", "onnx")
+ScoredModel = PredictorModel | OnnxModel  # the kinds whose accuracy the twin measures
 
 
-def load_predictor(spec: PredictorModel) -> Predictor:
-    """Import and build the predictor; InvalidInput names the field when it cannot be used."""
+def load_predictor(spec: PredictorModel | OnnxModel) -> Predictor:
+    """Build the predictor; InvalidInput names the field when it cannot be used."""
+    if isinstance(spec, OnnxModel):
+        if spec.content is None:
+            raise InvalidInput(
+                "model.sha256",
+                f"artifact {spec.sha256[:12]}… is not resolved: resolve the model through the "
+                "artifact store (ArtifactStore.resolve) before running it",
+            )
+        return load_onnx(spec.sha256, spec.content)
     module_name, _, attr_path = spec.import_path.partition(":")
     try:
         obj: Any = importlib.import_module(module_name)

@@ -48,21 +48,27 @@ class LogisticPredictor:
         self.l2 = float(l2)
 
     def fit(
-        self, x: NDArray[np.float64], y: NDArray[np.integer], n_base_features: int
+        self,
+        x: NDArray[np.float64],
+        y: NDArray[np.integer],
+        n_base_features: int,
+        sample_weight: NDArray[np.float64] | None = None,
     ) -> LogisticPredictor:
-        """Fit by penalised maximum likelihood; returns self."""
+        """Fit by penalised (row-weighted) maximum likelihood; returns self."""
         if x.ndim != 2 or x.shape[0] != y.shape[0] or x.shape[0] == 0:
             raise InvalidInput("training_data", f"x {x.shape} and y {y.shape} do not match")
         self.n_base_features = n_base_features
         z = _expand(x, n_base_features, self.interactions)
         yf = y.astype(np.float64)
         n, d = z.shape
+        # Weights are rescaled to mean 1 so that l2 keeps its per-row meaning.
+        sw = np.ones(n) if sample_weight is None else sample_weight * (n / sample_weight.sum())
 
         def loss(theta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
             w, b = theta[:d], theta[d]
             eta = z @ w + b
-            nll = -np.sum(yf * log_expit(eta) + (1.0 - yf) * log_expit(-eta))
-            resid = expit(eta) - yf
+            nll = -np.sum(sw * (yf * log_expit(eta) + (1.0 - yf) * log_expit(-eta)))
+            resid = sw * (expit(eta) - yf)
             grad = np.concatenate([z.T @ resid + self.l2 * w, [resid.sum()]])
             return float(nll + 0.5 * self.l2 * w @ w) / n, grad / n
 

@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from twinloop.sim.environment import BusinessEnvironment, Segment
-from twinloop.sim.models import ModelProfile, PredictorModel
+from twinloop.sim.models import ModelProfile, ModelSpec
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class SegmentTables:
         )
 
 
-def _cell(model: ModelProfile | PredictorModel, segment: str) -> tuple[float, float, float]:
+def _cell(model: ModelSpec, segment: str) -> tuple[float, float, float]:
     """(accuracy, latency p50, latency sigma) of ``model`` on ``segment``, overrides applied."""
     accuracy = getattr(model, "accuracy", 0.0)
     override = model.segment_overrides.get(segment) if isinstance(model, ModelProfile) else None
@@ -72,9 +72,7 @@ class CellTables:
     latency_sigma: NDArray[np.float32]
 
     @classmethod
-    def build(
-        cls, models: Sequence[ModelProfile | PredictorModel], segments: Sequence[Segment]
-    ) -> CellTables:
+    def build(cls, models: Sequence[ModelSpec], segments: Sequence[Segment]) -> CellTables:
         shape = (len(models), len(segments))
         accuracy = np.zeros(shape, dtype=np.float32)
         p50 = np.zeros(shape, dtype=np.float32)
