@@ -56,6 +56,20 @@ def analyse(client: httpx.Client, experiment: str, loser_accuracy: float) -> dic
     return dict(response.json())
 
 
+def significant(experiment: str) -> dict[str, Any]:
+    """A significant 50% conversion loss with a latency chain: the strategy plans for it."""
+    return {"testResult": {
+        "experimentId": experiment,
+        "variants": [{"name": "A", "control": True}, {"name": "B"}],
+        "metrics": {
+            "conversion": {"variants": {"A": {"n": 5_000, "successes": 1_000},
+                                        "B": {"n": 5_000, "successes": 500}}},
+            "latency_ms": {"variants": {"A": {"n": 5_000, "mean": 100.0, "std": 30.0},
+                                        "B": {"n": 5_000, "mean": 131.0, "std": 35.0}}},
+        },
+    }}  # fmt: skip
+
+
 def test_a_loss_below_the_threshold_starts_nothing_and_says_why(client: httpx.Client) -> None:
     """A 10% loss against a 30% threshold: no improvement, the reason in the response."""
     analysis = analyse(client, "exp-small", 0.81)
@@ -70,16 +84,7 @@ def test_a_large_loss_starts_one_improvement_that_stalls_on_the_missing_piece(
     client: httpx.Client,
 ) -> None:
     """A significant 50% loss: analysed, planned, then the candidates stage names its gap."""
-    body = {"testResult": {
-        "experimentId": "exp-big",
-        "variants": [{"name": "A", "control": True}, {"name": "B"}],
-        "metrics": {
-            "conversion": {"variants": {"A": {"n": 5_000, "successes": 1_000},
-                                        "B": {"n": 5_000, "successes": 500}}},
-            "latency_ms": {"variants": {"A": {"n": 5_000, "mean": 100.0, "std": 30.0},
-                                        "B": {"n": 5_000, "mean": 131.0, "std": 35.0}}},
-        },
-    }}  # fmt: skip
+    body = significant("exp-big")
     first = client.post("/analyze-failure", json=body).json()["improvement"]
     assert (first["started"], first["created"], first["improvement_id"]) == (
         True, True, "imp-exp-big"
@@ -90,17 +95,22 @@ def test_a_large_loss_starts_one_improvement_that_stalls_on_the_missing_piece(
     assert (improvement["stage"], improvement["status"]) == ("planned", "stalled"), improvement
     candidates = next(r for r in improvement["records"] if r["stage"] == "candidates")
     assert candidates["status"] == "unavailable"
-    assert "twinloop.improve.search" in candidates["reason"]
+    assert "candidates are not wired into the loop" in candidates["reason"]
     assert client.get("/analyses/exp-big").json()["experiment_id"] == "exp-big"
 
 
 def test_start_by_hand_then_cancel(client: httpx.Client) -> None:
-    """POST /improvements: 201 with Location; cancel → cancelled, and it stays so."""
-    analyse(client, "exp-hand", 0.85)
+    """POST /improvements: 201 with Location (the existing one); cancel → cancelled, stays so."""
+    trigger = client.post("/analyze-failure", json=significant("exp-hand")).json()["improvement"]
     response = client.post("/improvements", json={"experimentId": "exp-hand", "seed": 5})
     assert response.status_code == 201, response.text
     assert response.headers["location"] == "/improvements/imp-exp-hand"
-    assert response.json()["seed"] == 5
+    started = response.json()  # the one the analysis started: one improvement per experiment
+    assert (started["id"], started["spec"]["trigger"]) == (
+        trigger["improvement_id"],
+        "analyze_failure",
+    )
+    assert (started["stage"], started["status"]) == ("planned", "stalled")
     cancelled = client.post("/improvements/imp-exp-hand/cancel").json()
     assert (cancelled["stage"], cancelled["status"]) == ("cancelled", "cancelled")
     assert client.get("/improvements/imp-exp-hand").json()["status"] == "cancelled"

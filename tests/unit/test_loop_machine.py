@@ -102,7 +102,7 @@ def test_this_build_plans_then_stalls_on_the_missing_piece(store: Store) -> None
     assert planned["outcome"]["chosen"] in {"ml_pipeline", "performance", "business"}
     record = stalled.record("candidates")
     assert record is not None and record.status == "unavailable"
-    assert "twinloop.improve.search" in (record.reason or "")
+    assert "candidates are not wired into the loop" in (record.reason or "")
 
 
 def test_a_point_form_loss_is_abandoned_with_the_plans_reason(store: Store) -> None:

@@ -2,8 +2,9 @@
 
 ``analyzed`` reads the experiment's stored analysis and keeps what the later stages and the
 learning need (the failure patterns, the key loss, the failure types); ``planned`` is the
-strategy generator's plan (``twinloop.loop.planning``). The other stages need phase-2 pieces
-(retraining, the championship, the canary);
+strategy generator's plan (``twinloop.loop.planning``); ``candidates`` retrains the family for an
+``ml_pipeline`` action (``twinloop.loop.retraining``). The other stages need phase-2 pieces
+(the championship, the canary);
 until a piece is wired here, its stage raises :class:`StageUnavailable` naming what is missing,
 so an improvement stalls visibly at that stage instead of pretending to have passed it.
 """
@@ -18,13 +19,10 @@ from twinloop.analysis.analyzer import FailureAnalysis
 from twinloop.loop.machine import StageContext, StageFn, StageResult, StageUnavailable
 from twinloop.loop.model import EvidenceLink, Stage
 from twinloop.loop.planning import planned
+from twinloop.loop.retraining import candidates
 
 #: stage → (the piece it needs, the module that would provide it)
 PIECES: Mapping[Stage, tuple[str, str]] = {
-    "candidates": (
-        "the agents' candidates (retraining with Ray Tune and confirmation)",
-        "twinloop.improve.search",
-    ),
     "championship": ("the championship and the model registry", "twinloop.championship"),
     "canary": ("the canary on Ray Serve", "twinloop.canary"),
 }
@@ -70,7 +68,11 @@ def missing(stage: Stage) -> StageFn:
 
 def default_stages() -> dict[Stage, StageFn]:
     """The stages of this build: the real analysis and a named gap for each missing piece."""
-    stages: dict[Stage, StageFn] = {"analyzed": analyzed, "planned": planned}
+    stages: dict[Stage, StageFn] = {
+        "analyzed": analyzed,
+        "planned": planned,
+        "candidates": candidates,
+    }
     for stage in PIECES:
         stages[stage] = missing(stage)
     return stages
