@@ -83,7 +83,7 @@ def test_a_loss_below_the_threshold_starts_nothing_and_says_why(client: httpx.Cl
 def test_a_large_loss_starts_one_improvement_that_stalls_on_the_missing_piece(
     client: httpx.Client,
 ) -> None:
-    """A significant 50% loss: analysed, planned, then the candidates stage names its gap."""
+    """A significant 50% loss: analysed and planned inline; the job takes it from there."""
     body = significant("exp-big")
     first = client.post("/analyze-failure", json=body).json()["improvement"]
     assert (first["started"], first["created"], first["improvement_id"]) == (
@@ -92,10 +92,9 @@ def test_a_large_loss_starts_one_improvement_that_stalls_on_the_missing_piece(
     again = client.post("/analyze-failure", json=body).json()["improvement"]
     assert (again["started"], again["created"]) == (True, False)
     improvement = client.get("/improvements/imp-exp-big").json()
-    assert (improvement["stage"], improvement["status"]) == ("planned", "stalled"), improvement
-    candidates = next(r for r in improvement["records"] if r["stage"] == "candidates")
-    assert candidates["status"] == "unavailable"
-    assert "candidates are not wired into the loop" in candidates["reason"]
+    assert (improvement["stage"], improvement["status"]) == ("planned", "waiting"), improvement
+    assert "candidates runs in the improvement job" in improvement["reason"]
+    assert [r["stage"] for r in improvement["records"]] == ["analyzed", "planned"]
     assert client.get("/analyses/exp-big").json()["experiment_id"] == "exp-big"
 
 
@@ -110,7 +109,7 @@ def test_start_by_hand_then_cancel(client: httpx.Client) -> None:
         trigger["improvement_id"],
         "analyze_failure",
     )
-    assert (started["stage"], started["status"]) == ("planned", "stalled")
+    assert (started["stage"], started["status"]) == ("planned", "waiting")
     cancelled = client.post("/improvements/imp-exp-hand/cancel").json()
     assert (cancelled["stage"], cancelled["status"]) == ("cancelled", "cancelled")
     assert client.get("/improvements/imp-exp-hand").json()["status"] == "cancelled"

@@ -220,3 +220,12 @@ def test_auto_trigger_says_why_not(store: Store) -> None:
     first, second = auto_trigger(store, analysis, on), auto_trigger(store, analysis, on)
     assert first.started and first.created and second.started and not second.created
     assert first.improvement_id == second.improvement_id == "imp-exp-123"
+
+
+def test_until_hands_off_to_the_job_which_resumes(store: Store) -> None:
+    """The HTTP edge drives up to planned (waiting); the job's driver finishes the run."""
+    ident = start(store)
+    waiting = run_improvement(store, ident, loop_stages.STAGES, until="planned")
+    assert (waiting.stage, waiting.status) == ("planned", "waiting")
+    assert "candidates runs in the improvement job" in (waiting.reason or "")
+    assert run_improvement(store, ident, loop_stages.STAGES).stage == "promoted"

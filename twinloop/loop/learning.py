@@ -155,7 +155,7 @@ def outcome_of(store: Store, improvement: Improvement) -> Outcome | None:
     """A decided improvement's outcome from its stage outputs (None when it took no action)."""
     outputs = {
         stage: store.find_model(STAGE_OUTPUTS, output_id(improvement.id, stage), StageOutput)
-        for stage in ("analyzed", "planned", "championship", "canary")
+        for stage in ("analyzed", "planned", "candidates", "championship", "canary")
     }
     analyzed, planned = outputs["analyzed"], outputs["planned"]
     if improvement.stage not in ("promoted", "rolled_back", "abandoned") or planned is None:
@@ -167,14 +167,15 @@ def outcome_of(store: Store, improvement: Improvement) -> Outcome | None:
         return None
     champion, canary = outputs["championship"], outputs["canary"]
     uplift = canary.outcome.get("measured_effect") if canary else None
-    config = champion.outcome.get("winner_config") if champion else None
+    found = [o.outcome.get("winner_config") for o in (champion, outputs["candidates"]) if o]
+    config = next((c for c in found if isinstance(c, dict)), None)
     return Outcome(
         improvement_id=improvement.id,
         patterns=failure_patterns(analyzed),
         action=action,
         success=improvement.stage == "promoted",
         uplift=uplift if isinstance(uplift, int | float) else None,
-        config=config if isinstance(config, dict) else None,
+        config=config,
     )
 
 

@@ -119,13 +119,17 @@ def run_improvement(
     *,
     clock: Clock = time.time,
     on_stage: Callable[[Improvement], None] | None = None,
+    until: Stage | None = None,
 ) -> Improvement:
-    """Drive the improvement from its last finished stage to a decision, a stall or a cancel."""
+    """Drive the improvement from its last finished stage to a decision, a stall or a cancel
+    (or until the stage ``until`` has finished: the HTTP edge runs only the quick stages)."""
     while True:
         current = store.get_model(IMPROVEMENTS, improvement_id, Improvement)
         stage = next_stage(current.stage)
         if current.terminal or current.cancel_requested or stage is None:
             return current
+        if until is not None and STAGES.index(stage) > STAGES.index(until):
+            return _hand_off(store, improvement_id, stage, clock)
         output = _output_of(store, current, stage, stages, clock)
         if output is None:  # stalled, failed or cancelled: the record says which
             current = store.get_model(IMPROVEMENTS, improvement_id, Improvement)
@@ -224,6 +228,21 @@ def _advance(
             changes.update(stage=output.decision, status="done", finished_at=output.finished_at)
             changes["reason"] = output.summary if output.decision == "abandoned" else None
         return current.with_record(record, **changes)
+
+    return store.update_model(IMPROVEMENTS, improvement_id, Improvement, step)
+
+
+def _hand_off(store: Store, improvement_id: str, stage: Stage, clock: Clock) -> Improvement:
+    """Stop before ``stage``: ``waiting`` for a driver that runs the long stages (the job)."""
+    reason = f"{stage} runs in the improvement job (python -m cluster.jobs.improve)"
+
+    def step(current: Improvement | None) -> Improvement:
+        assert current is not None
+        if current.terminal or current.status != "running":
+            return current
+        return current.model_copy(
+            update={"status": "waiting", "reason": reason, "updated_at": clock()}
+        )
 
     return store.update_model(IMPROVEMENTS, improvement_id, Improvement, step)
 

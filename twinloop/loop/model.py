@@ -3,7 +3,8 @@
 An :class:`Improvement` (Store kind ``improvements``) is one run of the loop for one failed
 experiment. Its ``stage`` is the last stage that finished; ``status`` says whether the driver may
 go on (``running``), is waiting for a piece that is not there (``stalled``, with the reason), has
-reached a decision (``done``: promoted, rolled back or abandoned) or was ``cancelled``. Each
+reached a decision (``done``: promoted, rolled back or abandoned) or was ``cancelled``;
+``waiting`` means the HTTP edge drove the quick stages and the next one runs in the job. Each
 stage's output is its own document (kind ``improvement_stages``, id ``<improvement>.<stage>``),
 written once: a stage whose output exists is never run again, which is what makes a killed
 driver's restart reach the same decision.
@@ -38,7 +39,7 @@ TERMINAL: Final[frozenset[Stage]] = frozenset({"promoted", "rolled_back", "aband
 #: the decisions a stage may end the improvement with (the canary's two, or giving up)
 DECISIONS: Final[frozenset[Stage]] = frozenset({"promoted", "rolled_back", "abandoned"})
 
-Status = Literal["running", "stalled", "done", "cancelled"]
+Status = Literal["running", "waiting", "stalled", "done", "cancelled"]
 Trigger = Literal["manual", "analyze_failure", "job", "cli"]
 RecordStatus = Literal["running", "done", "unavailable", "failed"]
 
