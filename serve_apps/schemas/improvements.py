@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from serve_apps.limits import Limits, check_limit
 from serve_apps.schemas.base import EDGE_CONFIG, EdgeModel
 from serve_apps.schemas.sandbox import HeadToHeadRequest
-from twinloop.contract import ID_FIELD_PATTERN
+from twinloop.contract import ID_FIELD_PATTERN, invalid_input
 from twinloop.loop import ImprovementSpec
 from twinloop.loop.preflight import PreflightSpec
 from twinloop.sandbox.specs import HeadToHeadSpec
@@ -61,7 +61,11 @@ class PreflightRequest(EdgeModel, PreflightSpec):
         self.head_to_head.check(limits)
 
     def spec(self) -> PreflightSpec:
-        h2h = HeadToHeadSpec.model_validate(self.head_to_head.core_fields())
+        fields = self.head_to_head.core_fields()
+        try:
+            h2h = HeadToHeadSpec.model_validate(fields)
+        except ValidationError as exc:
+            raise invalid_input(exc, fields, field="headToHead") from exc
         return PreflightSpec.model_validate(
             {**self.model_dump(exclude={"head_to_head"}), "head_to_head": h2h}
         )

@@ -878,6 +878,11 @@ def test_fuzzed_bodies_from_the_openapi_schema_never_get_a_5xx(api: Api) -> None
         },
         "/environments": {"preset": "analytics", "changes": {"initial_customers": 500}},
         "/analyze-failure": {"testResult": SUMMARY_RESULT},
+        "/improvements": {"experimentId": "exp-123"},
+        "/preflight": {
+            "experimentId": "exp-fuzz",
+            "headToHead": {**SMALL, "baseline": a, "challenger": b},
+        },
     }
     strategies = {
         path: st.one_of(body_strategy(schema, components), near(known[path]))
