@@ -10,6 +10,7 @@ Outside a Ray worker (unit tests) every call is a no-op.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 LATENCY_BOUNDARIES_S = [
@@ -38,6 +39,7 @@ METRIC_NAMES = {
     "customer_days_per_s": "twinloop_customer_days_per_second",
     "runs_in_flight": "twinloop_runs_in_flight",
     "runs": "twinloop_runs",
+    "loop_kpis": "twinloop_loop_kpi",
 }
 
 
@@ -100,6 +102,11 @@ class Telemetry:
                     description="Background runs finished, by status.",
                     tag_keys=("operation", "status"),
                 ),
+                "loop_kpis": Gauge(
+                    METRIC_NAMES["loop_kpis"],
+                    description="The improvement loop's KPIs from the Store (docs/loop.md).",
+                    tag_keys=("kpi",),
+                ),
             }
         return self._metrics
 
@@ -142,3 +149,12 @@ class Telemetry:
         m = self._get()
         if m is not None:
             m["runs_in_flight"].set(self._in_flight[operation], tags={"operation": operation})
+
+    def loop_kpis(self, values: Mapping[str, float | None]) -> None:
+        """Export the loop's KPIs (those that have a value) as one gauge tagged by name."""
+        m = self._get()
+        if m is None:
+            return
+        for name, value in values.items():
+            if value is not None:
+                m["loop_kpis"].set(value, tags={"kpi": name})

@@ -22,4 +22,6 @@ COMMANDS: list[str] = [
     "retrain",
     "models",
     "championship",
+    "improve",
+    "preflight",
 ]

@@ -14,19 +14,23 @@ from typing import Any
 from pydantic import BaseModel
 
 from serve_apps.capabilities.base import CapabilityService
+from serve_apps.capabilities.loop import LoopOperations
 from serve_apps.runs import Deferred, Progress
-from serve_apps.schemas.analyzer import AnalyzeRequest, PatternList
+from serve_apps.schemas.analyzer import AnalyzeRequest, AnalyzeResponse, PatternList
 from serve_apps.schemas.improvements import PlanRequest
 from serve_apps.tables import table_from_json
 from twinloop.analysis.analyzer import KIND as ANALYSES
 from twinloop.analysis.analyzer import FailureAnalysis, analyze_failure
 from twinloop.analysis.patterns import PATTERNS, Pattern
 from twinloop.errors import InvalidInput, NotFound
+from twinloop.loop.preflight import score_preflight
+from twinloop.loop.triggers import auto_trigger
 from twinloop.strategy import Plan, PlanSettings, plan_analysis
 
 
-class AnalyzerService(CapabilityService):
-    """Failure analyses: run one, fetch one, list the patterns seen across them."""
+class AnalyzerService(CapabilityService, LoopOperations):
+    """Failure analyses: run one, fetch one, list the patterns seen across them; the
+    improvements they start (``LoopOperations``)."""
 
     name = "analyzer"
 
@@ -36,7 +40,7 @@ class AnalyzerService(CapabilityService):
             "plan_improvements": lambda request, _progress: self._plan(request),
         }
 
-    def analyze_failure(self, request: AnalyzeRequest) -> FailureAnalysis:
+    def analyze_failure(self, request: AnalyzeRequest) -> AnalyzeResponse:
         return self._analyze(request)
 
     def get_analysis(self, experiment_id: str) -> FailureAnalysis:
@@ -72,7 +76,7 @@ class AnalyzerService(CapabilityService):
         analyses = len(self.store.query(ANALYSES))
         return PatternList(patterns=patterns[:limit], analyses=analyses)
 
-    def _analyze(self, request: AnalyzeRequest) -> FailureAnalysis:
+    def _analyze(self, request: AnalyzeRequest) -> AnalyzeResponse:
         table = None if request.rows is None else table_from_json(request.rows, self.limits, "rows")
         try:
             analysis = analyze_failure(
@@ -86,4 +90,8 @@ class AnalyzerService(CapabilityService):
                 raise
             raise InvalidInput(f"testResult.{exc.field}", exc.message) from exc
         self.telemetry.analysis(analysis.severity)
-        return analysis
+        if request.store:
+            score_preflight(self.store, analysis)  # a pre-flight of this test meets its result
+        decision = auto_trigger(self.store, analysis, self.config.settings, stored=request.store)
+        self.drive_triggered(decision)
+        return AnalyzeResponse(**dict(analysis), improvement=decision)

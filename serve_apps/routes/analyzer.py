@@ -6,7 +6,7 @@ from fastapi.responses import Response
 
 from serve_apps.operations import Operation
 from serve_apps.routes.base import Call, IdPath, OperationRouter, json_response
-from serve_apps.schemas.analyzer import AnalyzeRequest, PatternList
+from serve_apps.schemas.analyzer import AnalyzeRequest, AnalyzeResponse, PatternList
 from serve_apps.schemas.improvements import PlanRequest
 from twinloop.analysis.analyzer import FailureAnalysis
 from twinloop.strategy import Plan
@@ -20,7 +20,7 @@ ANALYZE_FAILURE = router.declare(
         method="POST",
         path="/analyze-failure",
         request=AnalyzeRequest,
-        response=FailureAnalysis,
+        response=AnalyzeResponse,
         background="on_request",
     )
 )

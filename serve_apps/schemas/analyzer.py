@@ -9,12 +9,22 @@ from pydantic import Field, model_validator
 
 from serve_apps.schemas.base import EdgeModel
 from serve_apps.tables import JsonTable
+from twinloop.analysis.analyzer import FailureAnalysis
 from twinloop.analysis.inputs import AbTestResult
 from twinloop.analysis.patterns import Pattern
 from twinloop.contract import FrozenModel
 from twinloop.errors import InvalidInput
+from twinloop.loop.triggers import TriggerDecision
 
 # --- failure analyzer -------------------------------------------------------------------------
+
+
+class AnalyzeResponse(FailureAnalysis):
+    """``POST /analyze-failure``'s answer: the analysis, plus whether it started an improvement
+    (``AUTO_IMPROVE`` and ``FAILURE_THRESHOLD``) and why or why not. The stored analysis
+    (``GET /analyses/{id}``) is the plain ``FailureAnalysis``."""
+
+    improvement: TriggerDecision | None = None
 
 
 class AnalyzerAbTestResult(AbTestResult):

@@ -529,6 +529,10 @@ def test_seed_analyze_failure_body_is_analysed_and_stored(api: Api) -> None:
     analysis = api.client.post("/analyze-failure", json=SEED_ANALYZE).json()
     assert analysis["experiment_id"] == "exp-123" and analysis["input_form"] == "point"
     assert {f["type"] for f in analysis["failure_types"]} >= {"accuracy", "latency"}
+    trigger = analysis.pop("improvement")  # AUTO_IMPROVE is off by default: none started
+    assert trigger == {
+        "started": False, "improvement_id": None, "created": False, "reason": "AUTO_IMPROVE is off"
+    }  # fmt: skip
     stored = api.client.get("/analyses/exp-123").json()
     assert stored == analysis
 
@@ -873,6 +877,11 @@ def test_fuzzed_bodies_from_the_openapi_schema_never_get_a_5xx(api: Api) -> None
         },
         "/environments": {"preset": "analytics", "changes": {"initial_customers": 500}},
         "/analyze-failure": {"testResult": SUMMARY_RESULT},
+        "/improvements": {"experimentId": "exp-123"},
+        "/preflight": {
+            "experimentId": "exp-fuzz",
+            "headToHead": {**SMALL, "baseline": a, "challenger": b},
+        },
     }
     strategies = {
         path: st.one_of(body_strategy(schema, components), near(known[path]))
