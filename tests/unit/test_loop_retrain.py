@@ -1,4 +1,12 @@
-"""The loop's candidates stage on the real retraining pipeline: once, and adopted on a re-run."""
+"""The whole loop on a real case: a segment-blind champion retrained, championed, canaried.
+
+A champion trained blind to the enterprise segment loses in the twin; the loop analyses, plans
+(``ml_pipeline``), retrains and registers ``v2``, holds the championship (confirmation on fresh
+seeds) and runs the canary on twin traffic, which promotes ``v2`` to champion. Running it again
+moves nothing and registers nothing. With a family gate that cannot pass (a required ``qa``
+result nobody reported) the championship refuses and the improvement is abandoned, alias
+untouched.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +22,9 @@ from twinloop.improve.recipe import Recipe
 from twinloop.improve.reference import LOGISTIC
 from twinloop.improve.trainer import train_model
 from twinloop.loop import STAGE_OUTPUTS, ImprovementSpec, run_improvement, start_improvement
+from twinloop.loop.kpis import loop_kpis
 from twinloop.loop.stages import default_stages
-from twinloop.registry.models import ModelFamily
+from twinloop.registry.models import Gates, ModelFamily
 from twinloop.registry.registry import Registry
 from twinloop.sim.domains import environment
 from twinloop.sim.lifecycle import simulate
@@ -25,15 +34,12 @@ from twinloop.store import SqliteStore
 FAMILY = "lead-scoring"
 
 
-def test_a_segment_blind_champion_is_retrained_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Planned as ml_pipeline, retrained to v2; the next stage (championship) is not wired,
-    and running again adopts the kept run: no second version."""
-    monkeypatch.setenv("TWINLOOP_DATA_DIR", str(tmp_path))
+def planted(tmp_path: Path, gates: Gates) -> tuple[SqliteStore, Registry, str]:
+    """A family whose champion is blind to enterprise, and the analysis of the A/B test it lost."""
     store = SqliteStore(tmp_path / "twinloop.sqlite3")
     registry = Registry(store, settings=load_settings())
-    registry.create_family(ModelFamily(name=FAMILY, primary_kpi="profit", trainer=LOGISTIC))
+    family = ModelFamily(name=FAMILY, primary_kpi="revenue", trainer=LOGISTIC, gates=gates)
+    registry.create_family(family)
     env = environment("sales")
     blind = train_model(
         LOGISTIC,
@@ -56,13 +62,54 @@ def test_a_segment_blind_champion_is_retrained_once(
     )
     store.put(ANALYSES, analysis.experiment_id, analysis.model_dump(mode="json"))
     spec = ImprovementSpec(experiment_id="lost-enterprise", family=FAMILY, seed=2)
-    ident = start_improvement(store, spec)[0].id
-    stalled = run_improvement(store, ident, default_stages())
-    planned = store.get(STAGE_OUTPUTS, f"{ident}.planned").doc["outcome"]
-    assert planned["chosen"] == "ml_pipeline", planned
-    assert (stalled.stage, stalled.status) == ("candidates", "stalled"), stalled.reason
-    outcome = store.get(STAGE_OUTPUTS, f"{ident}.candidates").doc["outcome"]
-    assert outcome["registered"] == "v2" and outcome["champion"] == "v1"
-    assert "twinloop.championship" in (stalled.reason or "")
-    run_improvement(store, ident, default_stages())
+    return store, registry, start_improvement(store, spec)[0].id
+
+
+def outcome(store: SqliteStore, ident: str, stage: str) -> dict[str, object]:
+    doc: dict[str, object] = store.get(STAGE_OUTPUTS, f"{ident}.{stage}").doc["outcome"]
+    return doc
+
+
+def test_a_segment_blind_champion_is_replaced_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """analysed → planned (ml_pipeline) → v2 registered → championship → canary → promoted;
+    a second run changes nothing; the KPIs see one promoted improvement."""
+    monkeypatch.setenv("TWINLOOP_DATA_DIR", str(tmp_path))
+    store, registry, ident = planted(tmp_path, Gates())
+    done = run_improvement(store, ident, default_stages())
+    assert outcome(store, ident, "planned")["chosen"] == "ml_pipeline"
+    cand = outcome(store, ident, "candidates")
+    assert cand["registered"] == "v2" and cand["champion"] == "v1"
+    assert (done.stage, done.status) == ("promoted", "done"), done.reason
+    champ = outcome(store, ident, "championship")
+    assert champ["verdict"] == "promote" and champ["winner"] == "v2", champ["reasons"]
+    assert isinstance(champ["predicted_effect"], float) and champ["predicted_effect"] > 0
+    canary = outcome(store, ident, "canary")
+    assert canary["action"] == "promote" and canary["alias_moved"] is True, canary["reason"]
+    assert isinstance(canary["measured_effect"], float) and canary["measured_effect"] > 0
+    assert registry.alias(FAMILY, "champion").version == "v2"
+    again = run_improvement(store, ident, default_stages())
+    assert again.stage == "promoted"
     assert [v.id for v in registry.versions(FAMILY)] == ["v1", "v2"]
+    assert [s.version for s in registry.alias_history(FAMILY, "champion")] == ["v1", "v2"]
+    kpis = loop_kpis(store)
+    assert kpis.improvement_rate == 1.0
+    assert kpis.simulation_accuracy.pairs == 1
+    assert kpis.simulation_accuracy.mean_absolute_error is not None
+
+
+def test_the_loop_never_promotes_when_the_championship_gates_fail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A required qa gate with no qa result fails the confirmation: abandoned, alias unmoved."""
+    monkeypatch.setenv("TWINLOOP_DATA_DIR", str(tmp_path))
+    store, registry, ident = planted(tmp_path, Gates(required_external=["qa"]))
+    done = run_improvement(store, ident, default_stages())
+    assert (done.stage, done.status) == ("abandoned", "done"), done.reason
+    champ = outcome(store, ident, "championship")
+    assert champ["verdict"] == "keep_champion" and champ["winner"] is None
+    assert "qa" in (done.reason or ""), done.reason
+    assert store.find(STAGE_OUTPUTS, f"{ident}.canary") is None
+    assert registry.alias(FAMILY, "champion").version == "v1"
+    assert [s.version for s in registry.alias_history(FAMILY, "champion")] == ["v1"]
