@@ -16,6 +16,7 @@ import pytest
 
 from twinloop.analysis.analyzer import KIND as ANALYSES
 from twinloop.analysis.analyzer import analyze_failure
+from twinloop.championship.hold import KIND as DECISIONS
 from twinloop.config import load_settings
 from twinloop.improve.data import twin_data
 from twinloop.improve.recipe import Recipe
@@ -23,6 +24,8 @@ from twinloop.improve.reference import LOGISTIC
 from twinloop.improve.trainer import train_model
 from twinloop.loop import STAGE_OUTPUTS, ImprovementSpec, run_improvement, start_improvement
 from twinloop.loop.kpis import loop_kpis
+from twinloop.loop.machine import StageContext, StageFn, StageResult
+from twinloop.loop.model import Stage
 from twinloop.loop.stages import default_stages
 from twinloop.registry.models import Gates, ModelFamily
 from twinloop.registry.registry import Registry
@@ -113,3 +116,35 @@ def test_the_loop_never_promotes_when_the_championship_gates_fail(
     assert store.find(STAGE_OUTPUTS, f"{ident}.canary") is None
     assert registry.alias(FAMILY, "champion").version == "v1"
     assert [s.version for s in registry.alias_history(FAMILY, "champion")] == ["v1"]
+
+
+class DriverKilled(Exception):
+    """Stands for the driver process dying right after a stage's side effects."""
+
+
+def test_a_driver_killed_after_the_championship_and_after_the_alias_move_resumes_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after the decision was stored, then after the champion alias moved (outputs not
+    yet written): the restarts adopt the decision and move nothing twice."""
+    monkeypatch.setenv("TWINLOOP_DATA_DIR", str(tmp_path))
+    store, registry, ident = planted(tmp_path, Gates())
+    real = default_stages()
+
+    def dies_after(stage: Stage) -> dict[Stage, StageFn]:
+        def killed(context: StageContext) -> StageResult:
+            real[stage](context)
+            raise DriverKilled(stage)
+
+        return {**real, stage: killed}
+
+    for stage in ("championship", "canary"):
+        with pytest.raises(DriverKilled):
+            run_improvement(store, ident, dies_after(stage))
+    assert registry.alias(FAMILY, "champion").version == "v2"  # moved before the "crash"
+    done = run_improvement(store, ident, real)
+    assert (done.stage, done.status) == ("promoted", "done"), done.reason
+    assert outcome(store, ident, "canary")["alias_moved"] is False
+    assert [v.id for v in registry.versions(FAMILY)] == ["v1", "v2"]
+    assert [s.version for s in registry.alias_history(FAMILY, "champion")] == ["v1", "v2"]
+    assert len(store.query(DECISIONS)) == 1

@@ -75,11 +75,15 @@ def run_canary(
             return verdict, step, stats
 
 
-def measured(report: MetricReport) -> float | None:
-    """The canary's relative effect on the judged KPI (positive = better)."""
+def measured(report: MetricReport) -> tuple[float | None, float | None, float | None]:
+    """The canary's relative effect on the judged KPI and its confidence sequence at the
+    decision, relative to the champion's mean (positive = better)."""
     if report.estimate is None or not report.mean_champion:
-        return None
-    return report.estimate / abs(report.mean_champion)
+        return None, None, None
+    base = abs(report.mean_champion)
+    lower = None if report.lower is None else report.lower / base
+    upper = None if report.upper is None else report.upper / base
+    return report.estimate / base, lower, upper
 
 
 def promote(context: StageContext, family: str, champion: str, candidate: str) -> bool:
@@ -107,15 +111,16 @@ def canary(context: StageContext) -> StageResult:
     registry = Registry(context.store)
     verdict, batches, stats = run_canary(registry, family, champion, candidate, context.seed)
     primary = verdict.metrics[0]
+    effect, lower, upper = measured(primary)
     outcome: dict[str, Any] = {
         "action": verdict.action,
         "reason": verdict.reason,
         "champion": champion,
         "candidate": candidate,
         "kpi": primary.metric,
-        "measured_effect": measured(primary),
-        "lower": primary.lower,
-        "upper": primary.upper,
+        "measured_effect": effect,
+        "measured_lower": lower,
+        "measured_upper": upper,
         "units": {v: stats.units(v) for v in (champion, candidate)},
         "batches": batches,
         "virtual_seconds": batches * BATCH_SECONDS,
@@ -126,7 +131,6 @@ def canary(context: StageContext) -> StageResult:
         summary = f"{candidate} promoted to champion: {verdict.reason}"
     else:
         summary = f"champion {champion} kept ({verdict.action}): {verdict.reason}"
-    effect = outcome["measured_effect"]
     shown = "n/a" if effect is None else f"{effect:+.1%}"
     return StageResult(
         summary=f"{summary} ({primary.metric} {shown} measured, {batches} batches)",

@@ -104,7 +104,7 @@ def _result(decision: ChampionshipDecision, ident: str, champion: str) -> StageR
     shown = "n/a" if effect is None else f"{effect:+.1%}"
     return StageResult(
         summary=f"{decision.winner} beats {champion} on fresh seeds "
-        f"({result.primary_kpi} {shown} predicted); challenger",
+        f"({result.primary_kpi} {shown} predicted); {decision.winner} is the challenger",
         outcome=outcome,
         evidence=evidence,
     )
