@@ -83,17 +83,20 @@ class Ingress:
         return create_api(self.edge)
 
 
+# Each capability reserves a tenth of a CPU: their heavy work (background runs) happens on the
+# shared pool's 1-CPU workers, and on a 2-CPU node the six deployments together must leave one
+# whole CPU free for a pool worker, or every background run waits for resources it never gets.
 Twin = serve.deployment(
-    TwinService, name="Twin", max_ongoing_requests=16, ray_actor_options={"num_cpus": 0.25}
+    TwinService, name="Twin", max_ongoing_requests=16, ray_actor_options={"num_cpus": 0.1}
 )
 Metrics = serve.deployment(
-    MetricsService, name="Metrics", max_ongoing_requests=16, ray_actor_options={"num_cpus": 0.25}
+    MetricsService, name="Metrics", max_ongoing_requests=16, ray_actor_options={"num_cpus": 0.1}
 )
 Analyzer = serve.deployment(
     AnalyzerService,
     name="Analyzer",
     max_ongoing_requests=16,
-    ray_actor_options={"num_cpus": 0.25},
+    ray_actor_options={"num_cpus": 0.1},
 )
 
 # Registry reads and writes are short Store calls; a championship runs on its own actor pool.
