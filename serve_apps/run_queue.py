@@ -31,6 +31,7 @@ from actors.sandbox_pool import WorkerPool
 from serve_apps.capabilities.analyzer import AnalyzerService
 from serve_apps.capabilities.base import CapabilityService
 from serve_apps.capabilities.metrics import MetricsService
+from serve_apps.capabilities.registry import RegistryService
 from serve_apps.capabilities.twin import TwinService
 from serve_apps.config import AppConfig
 from serve_apps.routes import OPERATIONS
@@ -42,6 +43,7 @@ SERVICES: dict[str, type[CapabilityService]] = {
     "twin": TwinService,
     "metrics": MetricsService,
     "analyzer": AnalyzerService,
+    "registry": RegistryService,
 }
 
 

@@ -24,7 +24,7 @@ from serve_apps.telemetry import Telemetry
 from twinloop.store import Store
 
 if TYPE_CHECKING:
-    from actors.sandbox_pool import WorkerPool
+    from actors.sandbox_pool import RayExecutor, WorkerPool
 
 
 class CapabilityService:
@@ -46,6 +46,23 @@ class CapabilityService:
         self.runs = RunBook(self.store)
         self.telemetry = Telemetry()
         self.owner = f"{self.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+    def executor(
+        self, label: str, on_result: Callable[[int, Any], None] | None = None
+    ) -> RayExecutor:
+        """The run queue's shared pool, else one sized to the cluster's free CPUs, at most
+        ``sandbox.max_workers`` (a background run never starts a second pool beside the queue's:
+        on a small node the two would wait for each other's CPUs)."""
+        import ray
+
+        from actors.sandbox_pool import RayExecutor
+
+        if self.worker_pool is not None:
+            return RayExecutor(pool=self.worker_pool, label=label, on_result=on_result)
+        free = float(ray.available_resources().get("CPU", 0.0))  # type: ignore[no-untyped-call]
+        pool = self.config.sandbox
+        workers = max(1, min(pool.max_workers, int(free // pool.cpus_per_worker)))
+        return RayExecutor(workers, num_cpus=pool.cpus_per_worker, label=label, on_result=on_result)
 
     def background(self) -> Mapping[str, Callable[[Any, Progress], BaseModel]]:
         """Background-runnable operations: name → fn(request model, progress) -> result model."""

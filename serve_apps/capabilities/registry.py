@@ -12,10 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import ray
 from pydantic import BaseModel
 
-from actors.sandbox_pool import RayExecutor
 from serve_apps.capabilities.base import CapabilityService
 from serve_apps.limits import check_limit
 from serve_apps.runs import Progress
@@ -93,7 +91,7 @@ class RegistryService(CapabilityService):
         self.check_championship(request)
         spec = request.to_spec()
         planned = spec.replicates * (len(spec.versions) + 1) + 2 * spec.confirmation_n
-        with self._pool() as executor:
+        with self.executor("http-championship") as executor:
             decision: ChampionshipDecision = hold_championship(
                 self.registry,
                 spec,
@@ -101,10 +99,3 @@ class RegistryService(CapabilityService):
                 progress=lambda done, _: progress(min(done / planned, 1.0), None),
             )
         return decision
-
-    def _pool(self) -> RayExecutor:
-        """An actor pool sized to the cluster's free CPUs, at most ``sandbox.max_workers``."""
-        free = float(ray.available_resources().get("CPU", 0.0))  # type: ignore[no-untyped-call]
-        pool = self.config.sandbox
-        workers = max(1, min(pool.max_workers, int(free // pool.cpus_per_worker)))
-        return RayExecutor(workers, num_cpus=pool.cpus_per_worker, label="http-championship")

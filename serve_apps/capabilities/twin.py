@@ -16,10 +16,8 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-import ray
 from pydantic import BaseModel, ValidationError
 
-from actors.sandbox_pool import RayExecutor
 from serve_apps.capabilities.base import CapabilityService
 from serve_apps.limits import check_limit
 from serve_apps.runs import Deferred, Progress
@@ -122,20 +120,10 @@ class TwinService(CapabilityService):
         self, kind: str, request: SandboxRequest, progress: Progress
     ) -> SandboxResult:
         spec = self._spec(kind, request)
-        with self._pool(f"http-{kind}") as executor:
+        with self.executor(f"http-{kind}") as executor:
             return self._run(
                 kind, spec, executor, lambda done, total: progress(done / max(total, 1), None)
             )
-
-    def _pool(self, label: str, on_result: Callable[[int, Any], None] | None = None) -> RayExecutor:
-        """The run queue's shared pool, else one sized to the cluster's free CPUs, at most
-        ``sandbox.max_workers``."""
-        if self.worker_pool is not None:
-            return RayExecutor(pool=self.worker_pool, label=label, on_result=on_result)
-        free = float(ray.available_resources().get("CPU", 0.0))  # type: ignore[no-untyped-call]
-        pool = self.config.sandbox
-        workers = max(1, min(pool.max_workers, int(free // pool.cpus_per_worker)))
-        return RayExecutor(workers, num_cpus=pool.cpus_per_worker, label=label, on_result=on_result)
 
     def validate_request(self, operation: str, request: Any) -> None:
         """Everything a background run would refuse, checked before its 202 (the edge calls it)."""
@@ -195,7 +183,7 @@ class TwinService(CapabilityService):
             done += 1
             progress(done / runs, None)
 
-        with self._pool("http-what_if_sim", finished) as executor:
+        with self.executor("http-what_if_sim", finished) as executor:
             return self._what_if_sim(spec, executor_evaluate(executor))
 
     def _sim_spec(self, request: SimWhatIfRequest) -> tuple[SimWhatIfSpec, float]:

@@ -53,18 +53,18 @@ def _op(name: str, method: str, path: str, response: Any, **kw: Any) -> Operatio
 
 
 CREATE_FAMILY = _op(
-    "create_family", "POST", "/models/{family}", FamilyDetail, status=201,
+    "create_family", "POST", "/models/{family}", FamilyDetail, status=201, errors=(409,),
     summary="Create a model family",
 )  # fmt: skip
 GET_FAMILY = _op("get_family", "GET", "/models/{family}", FamilyDetail)
 REGISTER_VERSION = _op(
     "register_version", "POST", "/models/{family}/versions", ModelVersion, status=201,
-    summary="Register a version: JSON, or an ONNX upload as multipart/form-data",
+    errors=(409,), summary="Register a version: JSON, or an ONNX upload as multipart/form-data",
 )  # fmt: skip
 LIST_VERSIONS = _op("list_versions", "GET", "/models/{family}/versions", VersionList)
 GET_VERSION = _op("get_version", "GET", "/models/{family}/versions/{version}", ModelVersion)
 MOVE_ALIAS = _op(
-    "move_alias", "PUT", "/models/{family}/aliases/{alias}", AliasState,
+    "move_alias", "PUT", "/models/{family}/aliases/{alias}", AliasState, errors=(409,),
     summary="Move an alias by compare-and-set (409 on a conflict), or roll it back",
 )  # fmt: skip
 HOLD_CHAMPIONSHIP = _op(
