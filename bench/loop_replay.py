@@ -1,6 +1,6 @@
 """The hidden-production benchmark: does a model the loop promotes truly win in production?
 
-    nice -n 10 .venv/bin/python -m bench.loop_replay [--quick] [--workers 2] [--json out.json]
+    nice -n 10 .venv/bin/python -m bench.loop_replay [--quick] [--nulls 60] [--json out.json]
 
 For each seeded scenario (``bench/loop_scenarios.py``) the loop gets only what a user has: the
 A/B test's per-unit rows (champion against the model before it) and a labelled sample of
@@ -30,8 +30,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from scipy.stats import binomtest
 
-from bench.loop_scenarios import Flaw, make_scenario, scenarios
+from bench.loop_scenarios import NULLS, Flaw, make_scenario, scenarios
 from twinloop.analysis.analyzer import analyze_failure
 from twinloop.improve.data import split
 from twinloop.improve.intentfit import fit_intent
@@ -180,6 +181,14 @@ def _rate(k: int, n: int) -> str:
     return f"{k}/{n} ({100 * k / n:.0f}%)" if n else "0/0 (–)"
 
 
+def clopper_pearson(k: int, n: int) -> list[float]:
+    """Exact (Clopper–Pearson) 95% interval of a rate k/n: what n scenarios can show."""
+    if n == 0:
+        return [0.0, 1.0]
+    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="exact")
+    return [float(ci.low), float(ci.high)]
+
+
 def accuracy(rows: list[dict[str, Any]], key: str) -> dict[str, float]:
     """Correlation and 95%-interval coverage of a twin's predicted effect vs production's."""
     done = [r for r in rows if r.get("replay")]
@@ -205,7 +214,9 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         out[label] = {
             "promotions": len(promoted),
             "true_wins": _rate(len(wins), len(promoted)),
+            "true_wins_ci95": clopper_pearson(len(wins), len(promoted)),
             "false_promotions_null": _rate(len(false_null), len(nulls)),
+            "false_promotions_null_ci95": clopper_pearson(len(false_null), len(nulls)),
             "flawed_fixed": _rate(
                 len([r for r in flawed if r.get(key) and r["true_win"]]), len(flawed)
             ),
@@ -226,12 +237,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--quick", action="store_true", help="8 scenarios, smaller budget")
-    parser.add_argument("--scenarios", type=int, default=None, help="first N of the mix (24)")
+    parser.add_argument(
+        "--scenarios", type=int, default=None, help="N of the mix, proportions kept"
+    )
+    parser.add_argument(
+        "--nulls", type=int, default=NULLS, help=f"null scenarios after the 18 flawed ({NULLS})"
+    )
     parser.add_argument("--workers", type=int, default=2, help="scenarios run in parallel")
     parser.add_argument("--json", default=None, help="write every row and the summary here")
     args = parser.parse_args()
     budget = QUICK if args.quick else Budget()
-    todo = scenarios(args.seed, args.scenarios or (8 if args.quick else None))
+    todo = scenarios(args.seed, args.scenarios or (8 if args.quick else None), args.nulls)
     start = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         futures = [pool.submit(run_scenario, i, flaw, args.seed, budget) for i, flaw in todo]
@@ -251,6 +267,9 @@ def main() -> None:
     summary = summarize(rows)
     summary["wall_seconds"] = wall
     summary["budget"] = asdict(budget)
+    summary["scenarios"] = {
+        f: sum(1 for _, g in todo if g == f) for f in sorted({g for _, g in todo})
+    }
     summary["machine"] = f"{platform.machine()}, {os.cpu_count()} cpus, {args.workers} workers"
     print(json.dumps(summary, indent=2))
     if args.json:
