@@ -26,7 +26,7 @@ import os
 import platform
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -47,11 +47,17 @@ from twinloop.improve.search import (
     train_recipe,
 )
 from twinloop.improve.space import localized_segments, space_from_segments
+from twinloop.replication.calibration.calibrate import calibrate
+from twinloop.replication.calibration.models import CalibrationSettings
+from twinloop.replication.history import history_from_table
+from twinloop.replication.replicates import history_table
 from twinloop.sim.domains import environment
 from twinloop.sim.lifecycle import simulate
 from twinloop.sim.spec import SimulationSpec
 
 REPLAY_STREAM = 23  # production replay seeds: never used by the search or the confirmation
+HISTORY_STREAM = 29  # seeds of production's KPI history
+HISTORY_DAYS = 90  # the KPI history production gives the loop when --calibrate is on
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,7 @@ class Budget:
     replay: int = 24
     ab_customers: int = 30_000
     ab_days: float = 21.0
+    calibrate: bool = False
 
 
 QUICK = Budget(samples=4, customers=1_500, days=8.0, max_batches=2, confirm=12, replay=16)
@@ -85,6 +92,42 @@ def ab_units(scenario: Any, budget: Budget) -> Any:
         record_units=True,
     )
     return simulate(spec).units
+
+
+def business_twin(scenario: Any, budget: Budget) -> tuple[Any, dict[str, Any]]:
+    """The twin's business dynamics: the preset, or calibrated from production's KPI history.
+
+    With ``calibrate`` the loop gets HISTORY_DAYS of production's daily KPIs under its champion
+    (what a user's dashboard holds) and ``calibrate`` fits arrivals, interaction, conversion,
+    order value and churn to them; the decision layer is fitted on top of that environment.
+    """
+    base = environment("sales")
+    if not budget.calibrate:
+        return base, {}
+    run = simulate(
+        SimulationSpec(
+            environment=scenario.production,
+            models=[scenario.champion],
+            days=HISTORY_DAYS,
+            seed=batch_seed(scenario.seed % 2**62, 0, HISTORY_STREAM),
+        )
+    )
+    history = history_from_table(history_table(run))
+    result = calibrate(history, CalibrationSettings(seed=scenario.seed % 2**62))
+    fitted = {p.name: p.value for p in result.parameters}
+    info = {
+        "calibration_fit": result.fit_quality,
+        "calibration_mean_mape": result.mean_mape,
+        "base_conversion": [
+            fitted.get("transaction.base_conversion"),
+            scenario.production.transaction.base_conversion,
+        ],
+        "average_order_value": [
+            fitted.get("transaction.average_order_value"),
+            scenario.production.transaction.average_order_value,
+        ],
+    }
+    return result.environment, info
 
 
 def localize(scenario: Any, budget: Budget) -> list[str]:
@@ -110,7 +153,8 @@ def run_scenario(index: int, flaw: Flaw, seed: int, budget: Budget) -> dict[str,
     # Half the labelled rows fit the twin's decision layer, the other half train candidates:
     # a twin fitted on the training rows shares their noise and favours the candidates.
     fit_rows, train_rows = split(scenario.sample, 0.5, scenario.seed)
-    fit = fit_intent(environment("sales"), fit_rows, seed=scenario.seed)
+    business, calibration = business_twin(scenario, budget)
+    fit = fit_intent(business, fit_rows, seed=scenario.seed)
     spec = RetrainSpec(
         environment=fit.environment,
         champion=scenario.champion,
@@ -133,6 +177,7 @@ def run_scenario(index: int, flaw: Flaw, seed: int, budget: Budget) -> dict[str,
         "champion_threshold": scenario.champion_threshold,
         "localized": segments,
         "fit_l2": fit.l2,
+        **calibration,
         "seconds": seconds,
         "cpu_seconds": cpu_seconds,
         "replicates_run": result.replicates_run,
@@ -244,9 +289,15 @@ def main() -> None:
         "--nulls", type=int, default=NULLS, help=f"null scenarios after the 18 flawed ({NULLS})"
     )
     parser.add_argument("--workers", type=int, default=2, help="scenarios run in parallel")
+    parser.add_argument(
+        "--calibrate",
+        action="store_true",
+        help=f"fit the twin's business dynamics to {HISTORY_DAYS} days of production KPIs",
+    )
     parser.add_argument("--json", default=None, help="write every row and the summary here")
     args = parser.parse_args()
     budget = QUICK if args.quick else Budget()
+    budget = replace(budget, calibrate=args.calibrate)
     todo = scenarios(args.seed, args.scenarios or (8 if args.quick else None), args.nulls)
     start = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
