@@ -1,15 +1,17 @@
 """The hidden-production benchmark: does a model the loop promotes truly win in production?
 
-    nice -n 10 .venv/bin/python -m bench.loop_replay [--quick] [--nulls 60] [--json out.json]
+    nice -n 10 .venv/bin/python -m bench.loop_replay [--quick] [--nulls 60] [--no-calibrate]
+        [--workers 2] [--json out.json]
 
-For each seeded scenario (``bench/loop_scenarios.py``) the loop gets only what a user has: the
-A/B test's per-unit rows (champion against the model before it) and a labelled sample of
-production decisions. It analyses the A/B rows (Failure Analyzer → localized segments → search
-space), fits the twin's decision layer from one half of the sample
-(``twinloop.improve.intentfit``), runs the retraining search *in that fitted twin* with
-candidates trained on the other half, and confirms the best recipe on fresh seeds. Then an
-independent head-to-head replay in the hidden production (its own seeds) says whether the
-chosen model truly beats the champion: a true win is P(better) >= 0.95 there.
+For each seeded scenario (``bench/loop_scenarios.py``) the loop gets only what a user has: 90
+days of production's KPI history, the A/B test's per-unit rows (champion against the model
+before it) and a labelled sample of production decisions. It calibrates the twin's business
+dynamics to the KPI history (``twinloop.replication.calibration``), analyses the A/B rows
+(Failure Analyzer → localized segments → search space), fits the twin's decision layer from
+one half of the sample (``twinloop.improve.intentfit``), runs the retraining search *in that
+fitted twin* with candidates trained on the other half, and confirms the best recipe on fresh
+seeds. Then an independent head-to-head replay in the hidden production (its own seeds) says
+whether the chosen model truly beats the champion: a true win is P(better) >= 0.95 there.
 
 Reported: promotions, true wins among them, false promotions in null scenarios, time from the
 failure to a candidate, the same without the confirmation run (promote on the search's own
@@ -73,7 +75,7 @@ class Budget:
     replay: int = 24
     ab_customers: int = 30_000
     ab_days: float = 21.0
-    calibrate: bool = False
+    calibrate: bool = True
 
 
 QUICK = Budget(samples=4, customers=1_500, days=8.0, max_batches=2, confirm=12, replay=16)
@@ -291,8 +293,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="scenarios run in parallel")
     parser.add_argument(
         "--calibrate",
-        action="store_true",
-        help=f"fit the twin's business dynamics to {HISTORY_DAYS} days of production KPIs",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help=f"fit the twin's business dynamics to {HISTORY_DAYS} days of production KPIs "
+        "(--no-calibrate: keep the preset's)",
     )
     parser.add_argument("--json", default=None, help="write every row and the summary here")
     args = parser.parse_args()

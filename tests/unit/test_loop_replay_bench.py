@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bench.loop_replay import clopper_pearson
-from bench.loop_scenarios import NULLS, mix, scenarios
+from bench.loop_replay import Budget, business_twin, clopper_pearson
+from bench.loop_scenarios import NULLS, make_scenario, mix, scenarios
+from twinloop.sim.domains import environment
 
 
 def test_more_nulls_extend_the_mix_without_moving_any_scenario() -> None:
@@ -36,3 +37,19 @@ def test_clopper_pearson_matches_the_closed_form_for_zero_events() -> None:
         assert high == pytest.approx(1 - 0.025 ** (1 / n), rel=1e-9)
     assert clopper_pearson(0, 12)[1] == pytest.approx(0.2646, abs=1e-4)
     assert clopper_pearson(0, 0) == [0.0, 1.0]
+
+
+def test_the_calibrated_twin_recovers_the_hidden_production_business() -> None:
+    """The truth is constructed: production's conversion and order value were moved off the
+    preset; calibrating to its KPI history brings the twin closer to them than the preset."""
+    scenario = make_scenario(0, "segment", 2026)
+    truth = scenario.production.transaction
+    preset, none = business_twin(scenario, Budget(calibrate=False))
+    assert preset == environment("sales") and none == {}
+    twin, info = business_twin(scenario, Budget())
+    assert info["calibration_fit"] == "good"
+    for field in ("base_conversion", "average_order_value"):
+        fitted = getattr(twin.transaction, field)
+        true = getattr(truth, field)
+        assert abs(fitted / true - 1) < 0.05, field
+        assert abs(fitted - true) < abs(getattr(preset.transaction, field) - true), field
