@@ -1,15 +1,17 @@
 """The hidden-production benchmark: does a model the loop promotes truly win in production?
 
-    nice -n 10 .venv/bin/python -m bench.loop_replay [--quick] [--workers 2] [--json out.json]
+    nice -n 10 .venv/bin/python -m bench.loop_replay [--quick] [--nulls 60] [--no-calibrate]
+        [--workers 2] [--json out.json]
 
-For each seeded scenario (``bench/loop_scenarios.py``) the loop gets only what a user has: the
-A/B test's per-unit rows (champion against the model before it) and a labelled sample of
-production decisions. It analyses the A/B rows (Failure Analyzer → localized segments → search
-space), fits the twin's decision layer from one half of the sample
-(``twinloop.improve.intentfit``), runs the retraining search *in that fitted twin* with
-candidates trained on the other half, and confirms the best recipe on fresh seeds. Then an
-independent head-to-head replay in the hidden production (its own seeds) says whether the
-chosen model truly beats the champion: a true win is P(better) >= 0.95 there.
+For each seeded scenario (``bench/loop_scenarios.py``) the loop gets only what a user has: 90
+days of production's KPI history, the A/B test's per-unit rows (champion against the model
+before it) and a labelled sample of production decisions. It calibrates the twin's business
+dynamics to the KPI history (``twinloop.replication.calibration``), analyses the A/B rows
+(Failure Analyzer → localized segments → search space), fits the twin's decision layer from
+one half of the sample (``twinloop.improve.intentfit``), runs the retraining search *in that
+fitted twin* with candidates trained on the other half, and confirms the best recipe on fresh
+seeds. Then an independent head-to-head replay in the hidden production (its own seeds) says
+whether the chosen model truly beats the champion: a true win is P(better) >= 0.95 there.
 
 Reported: promotions, true wins among them, false promotions in null scenarios, time from the
 failure to a candidate, the same without the confirmation run (promote on the search's own
@@ -26,12 +28,13 @@ import os
 import platform
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
+from scipy.stats import binomtest
 
-from bench.loop_scenarios import Flaw, make_scenario, scenarios
+from bench.loop_scenarios import NULLS, Flaw, make_scenario, scenarios
 from twinloop.analysis.analyzer import analyze_failure
 from twinloop.improve.data import split
 from twinloop.improve.intentfit import fit_intent
@@ -46,11 +49,17 @@ from twinloop.improve.search import (
     train_recipe,
 )
 from twinloop.improve.space import localized_segments, space_from_segments
+from twinloop.replication.calibration.calibrate import calibrate
+from twinloop.replication.calibration.models import CalibrationSettings
+from twinloop.replication.history import history_from_table
+from twinloop.replication.replicates import history_table
 from twinloop.sim.domains import environment
 from twinloop.sim.lifecycle import simulate
 from twinloop.sim.spec import SimulationSpec
 
 REPLAY_STREAM = 23  # production replay seeds: never used by the search or the confirmation
+HISTORY_STREAM = 29  # seeds of production's KPI history
+HISTORY_DAYS = 90  # the KPI history production gives the loop when --calibrate is on
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,7 @@ class Budget:
     replay: int = 24
     ab_customers: int = 30_000
     ab_days: float = 21.0
+    calibrate: bool = True
 
 
 QUICK = Budget(samples=4, customers=1_500, days=8.0, max_batches=2, confirm=12, replay=16)
@@ -84,6 +94,42 @@ def ab_units(scenario: Any, budget: Budget) -> Any:
         record_units=True,
     )
     return simulate(spec).units
+
+
+def business_twin(scenario: Any, budget: Budget) -> tuple[Any, dict[str, Any]]:
+    """The twin's business dynamics: the preset, or calibrated from production's KPI history.
+
+    With ``calibrate`` the loop gets HISTORY_DAYS of production's daily KPIs under its champion
+    (what a user's dashboard holds) and ``calibrate`` fits arrivals, interaction, conversion,
+    order value and churn to them; the decision layer is fitted on top of that environment.
+    """
+    base = environment("sales")
+    if not budget.calibrate:
+        return base, {}
+    run = simulate(
+        SimulationSpec(
+            environment=scenario.production,
+            models=[scenario.champion],
+            days=HISTORY_DAYS,
+            seed=batch_seed(scenario.seed % 2**62, 0, HISTORY_STREAM),
+        )
+    )
+    history = history_from_table(history_table(run))
+    result = calibrate(history, CalibrationSettings(seed=scenario.seed % 2**62))
+    fitted = {p.name: p.value for p in result.parameters}
+    info = {
+        "calibration_fit": result.fit_quality,
+        "calibration_mean_mape": result.mean_mape,
+        "base_conversion": [
+            fitted.get("transaction.base_conversion"),
+            scenario.production.transaction.base_conversion,
+        ],
+        "average_order_value": [
+            fitted.get("transaction.average_order_value"),
+            scenario.production.transaction.average_order_value,
+        ],
+    }
+    return result.environment, info
 
 
 def localize(scenario: Any, budget: Budget) -> list[str]:
@@ -109,7 +155,8 @@ def run_scenario(index: int, flaw: Flaw, seed: int, budget: Budget) -> dict[str,
     # Half the labelled rows fit the twin's decision layer, the other half train candidates:
     # a twin fitted on the training rows shares their noise and favours the candidates.
     fit_rows, train_rows = split(scenario.sample, 0.5, scenario.seed)
-    fit = fit_intent(environment("sales"), fit_rows, seed=scenario.seed)
+    business, calibration = business_twin(scenario, budget)
+    fit = fit_intent(business, fit_rows, seed=scenario.seed)
     spec = RetrainSpec(
         environment=fit.environment,
         champion=scenario.champion,
@@ -132,6 +179,7 @@ def run_scenario(index: int, flaw: Flaw, seed: int, budget: Budget) -> dict[str,
         "champion_threshold": scenario.champion_threshold,
         "localized": segments,
         "fit_l2": fit.l2,
+        **calibration,
         "seconds": seconds,
         "cpu_seconds": cpu_seconds,
         "replicates_run": result.replicates_run,
@@ -180,6 +228,14 @@ def _rate(k: int, n: int) -> str:
     return f"{k}/{n} ({100 * k / n:.0f}%)" if n else "0/0 (–)"
 
 
+def clopper_pearson(k: int, n: int) -> list[float]:
+    """Exact (Clopper–Pearson) 95% interval of a rate k/n: what n scenarios can show."""
+    if n == 0:
+        return [0.0, 1.0]
+    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="exact")
+    return [float(ci.low), float(ci.high)]
+
+
 def accuracy(rows: list[dict[str, Any]], key: str) -> dict[str, float]:
     """Correlation and 95%-interval coverage of a twin's predicted effect vs production's."""
     done = [r for r in rows if r.get("replay")]
@@ -205,7 +261,9 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         out[label] = {
             "promotions": len(promoted),
             "true_wins": _rate(len(wins), len(promoted)),
+            "true_wins_ci95": clopper_pearson(len(wins), len(promoted)),
             "false_promotions_null": _rate(len(false_null), len(nulls)),
+            "false_promotions_null_ci95": clopper_pearson(len(false_null), len(nulls)),
             "flawed_fixed": _rate(
                 len([r for r in flawed if r.get(key) and r["true_win"]]), len(flawed)
             ),
@@ -226,12 +284,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--quick", action="store_true", help="8 scenarios, smaller budget")
-    parser.add_argument("--scenarios", type=int, default=None, help="first N of the mix (24)")
+    parser.add_argument(
+        "--scenarios", type=int, default=None, help="N of the mix, proportions kept"
+    )
+    parser.add_argument(
+        "--nulls", type=int, default=NULLS, help=f"null scenarios after the 18 flawed ({NULLS})"
+    )
     parser.add_argument("--workers", type=int, default=2, help="scenarios run in parallel")
+    parser.add_argument(
+        "--calibrate",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help=f"fit the twin's business dynamics to {HISTORY_DAYS} days of production KPIs "
+        "(--no-calibrate: keep the preset's)",
+    )
     parser.add_argument("--json", default=None, help="write every row and the summary here")
     args = parser.parse_args()
     budget = QUICK if args.quick else Budget()
-    todo = scenarios(args.seed, args.scenarios or (8 if args.quick else None))
+    budget = replace(budget, calibrate=args.calibrate)
+    todo = scenarios(args.seed, args.scenarios or (8 if args.quick else None), args.nulls)
     start = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         futures = [pool.submit(run_scenario, i, flaw, args.seed, budget) for i, flaw in todo]
@@ -251,6 +322,9 @@ def main() -> None:
     summary = summarize(rows)
     summary["wall_seconds"] = wall
     summary["budget"] = asdict(budget)
+    summary["scenarios"] = {
+        f: sum(1 for _, g in todo if g == f) for f in sorted({g for _, g in todo})
+    }
     summary["machine"] = f"{platform.machine()}, {os.cpu_count()} cpus, {args.workers} workers"
     print(json.dumps(summary, indent=2))
     if args.json:

@@ -9,7 +9,8 @@ production data by a process with a planted flaw:
 - ``threshold``: trained well but deciding at a mis-set threshold (0.3/0.35/0.65/0.7);
 - ``mixed``: both;
 - ``null``: trained well on ~7× the rows the loop trains on, at 0.5 — no retrain on the
-  smaller labelled sample can truly beat it.
+  smaller labelled sample can truly beat it. The 18 flawed scenarios come first (indices 0–17),
+  then ``nulls`` null ones (default 60, so that 0 false promotions bounds the rate below ~6%).
 
 The loop then sees only what a user has: an A/B test's per-unit rows (the champion against the
 model before it), and a labelled sample of production decisions.
@@ -32,6 +33,7 @@ from twinloop.sim.models import ModelSpec
 
 Flaw = Literal["segment", "threshold", "mixed", "null"]
 MIX: tuple[Flaw, ...] = ("segment",) * 8 + ("threshold",) * 6 + ("mixed",) * 4 + ("null",) * 12
+NULLS = 60  # null scenarios by default: 0 false promotions in 60 bounds the rate below 6%
 SAMPLE_ROWS = 6_000  # the labelled sample the loop gets (half fits the twin, half trains)
 CHAMPION_ROWS = 20_000  # rows the champion's (flawed) training process had
 PREVIOUS_ROWS = 3_000  # rows the model before it was trained on
@@ -117,18 +119,30 @@ def make_scenario(index: int, flaw: Flaw, seed: int) -> Scenario:
     )
 
 
-def scenarios(seed: int, count: int | None = None) -> list[tuple[int, Flaw]]:
+def mix(nulls: int = NULLS) -> list[Flaw]:
+    """The flaw of every scenario index: the 18 flawed ones of ``MIX``, then ``nulls`` nulls.
+
+    Indices never move when ``nulls`` changes (scenario ``i`` is always the same world), so a
+    run with more nulls extends, not reshuffles, one with fewer.
+    """
+    if nulls < 0:
+        raise ValueError(f"nulls must be >= 0, got {nulls}")
+    flawed = [f for f in MIX if f != "null"]
+    return flawed + ["null"] * nulls
+
+
+def scenarios(seed: int, count: int | None = None, nulls: int = NULLS) -> list[tuple[int, Flaw]]:
     """(index, flaw) of the benchmark's scenarios; ``count`` keeps the mix's proportions."""
-    mix = list(MIX)
-    if count is not None and count < len(mix):
-        order = np.random.default_rng(seed).permutation(len(mix))
+    flaws = mix(nulls)
+    if count is not None and count < len(flaws):
+        order = np.random.default_rng(seed).permutation(len(flaws))
         by_flaw: dict[str, list[int]] = {}
         for i in order:
-            by_flaw.setdefault(mix[i], []).append(int(i))
+            by_flaw.setdefault(flaws[i], []).append(int(i))
         picked: list[int] = []
         while len(picked) < count:
             for flaw in ("segment", "null", "threshold", "mixed"):
                 if by_flaw.get(flaw) and len(picked) < count:
                     picked.append(by_flaw[flaw].pop(0))
-        return [(i, mix[i]) for i in sorted(picked)]
-    return list(enumerate(mix))
+        return [(i, flaws[i]) for i in sorted(picked)]
+    return list(enumerate(flaws))
