@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from cluster.jobs.sandbox import load_spec_file, progress_bar, ray_executor
+from cluster.jobs.sandbox import load_spec_file, pool_job_arguments, progress_bar, ray_executor
 from cluster.store_factory import open_store
 from twinloop.championship.hold import hold_championship, prepare
 from twinloop.championship.results import ChampionshipDecision
@@ -115,12 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m cluster.jobs.championship", description="Hold a model championship."
     )
-    parser.add_argument("--spec", type=Path, required=True, help="ChampionshipSpec JSON")
-    parser.add_argument("--data-dir", type=Path, default=None, help="default: TWINLOOP_DATA_DIR")
-    parser.add_argument("--workers", type=int, default=None, help="pool size (default: all CPUs)")
-    parser.add_argument("--num-cpus", type=float, default=1.0, help="CPUs per worker actor")
-    parser.add_argument("--no-progress", action="store_true")
-    return parser
+    return pool_job_arguments(parser, "ChampionshipSpec JSON")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

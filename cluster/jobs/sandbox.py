@@ -123,7 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m cluster.jobs.sandbox", description="Run a sandbox spec on Ray."
     )
-    parser.add_argument("--spec", type=Path, required=True, help="sandbox spec JSON (with kind)")
+    return pool_job_arguments(parser, "sandbox spec JSON (with kind)")
+
+
+def pool_job_arguments(parser: argparse.ArgumentParser, spec: str) -> argparse.ArgumentParser:
+    """The options every job that fans a spec out over the actor pool takes."""
+    parser.add_argument("--spec", type=Path, required=True, help=spec)
     parser.add_argument("--data-dir", type=Path, default=None, help="default: TWINLOOP_DATA_DIR")
     parser.add_argument("--workers", type=int, default=None, help="pool size (default: all CPUs)")
     parser.add_argument("--num-cpus", type=float, default=1.0, help="CPUs per worker actor")
