@@ -20,6 +20,14 @@ BENCH_DATA = Path(__file__).resolve().parent / "fixtures" / "benchmarks"
 REDIS_URL = os.environ.get("TWINLOOP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``before_session_ray`` run first, in their own order: the shared Ray starts
+    lazily, so none of its processes holds Ray's fixed ports (the agent's 52365) while they run."""
+    first = [i for i in items if i.get_closest_marker("before_session_ray") is not None]
+    if first:
+        items[:] = first + [i for i in items if i.get_closest_marker("before_session_ray") is None]
+
+
 @pytest.fixture(scope="session")
 def ray_session() -> Iterator[Any]:
     """Start one local Ray for the whole session (num_cpus=2, loopback); tests share it."""

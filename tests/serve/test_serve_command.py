@@ -26,7 +26,9 @@ import pytest
 
 from cluster.ports import holders
 
-pytestmark = [pytest.mark.serve, pytest.mark.slow]
+# ``before_session_ray``: tests/conftest.py runs this module before any test starts the session's
+# Ray, whose dashboard agent would otherwise hold Ray's fixed agent port and hide our agent's.
+pytestmark = [pytest.mark.serve, pytest.mark.slow, pytest.mark.before_session_ray]
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 240.0
