@@ -79,7 +79,7 @@ def _agent_port(raytmp: Path, ip: str) -> int | None:
     """
     marker = f"RAY_TMPDIR={raytmp}".encode()
     address = socket.inet_aton(ip)[::-1].hex().upper()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # under load the agent binds its HTTP port late
     while time.monotonic() < deadline:
         for pid_dir in Path("/proc").iterdir():
             try:
