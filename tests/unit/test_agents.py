@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 
 from tests.strategy_reference import reference
-from twinloop.agents.business import GRID, BusinessAgent, expected_hits, twin_sample
+from twinloop.agents.business import (
+    ACCURACY_TOLERANCE,
+    GRID,
+    BusinessAgent,
+    best_global_threshold,
+    expected_hits,
+    twin_sample,
+)
 from twinloop.agents.dispatch import dispatch_serial
 from twinloop.agents.ml_pipeline import MlPipelineAgent
 from twinloop.agents.performance import PerformanceAgent
@@ -48,32 +55,36 @@ def _action(plan: Plan, agent: str):  # type: ignore[no-untyped-def]
 
 
 def test_business_agent_moves_the_threshold_for_revenue(setting: tuple[Plan, AgentContext]) -> None:
-    """Same weights, a new threshold: revenue up (interval above 0), accuracy not lower."""
+    """Same weights, a new threshold: revenue up (interval above 0), accuracy up too (v3 is
+    miscalibrated on enterprise, so there the accuracy optimum moved as well)."""
     plan, context = setting
     [candidate] = BusinessAgent().propose(_action(plan, "business"), context)
     assert candidate.model.params == context.model.params  # type: ignore[union-attr]
     assert candidate.evidence is not None and candidate.evidence.difference.lower > 0
-    before, after = candidate.details["model_accuracy"]
-    assert after >= before - 0.01
+    assert candidate.details["accuracy_difference"]["lower"] > 0  # here both rise
 
 
 def test_one_threshold_for_revenue_is_not_the_one_for_accuracy(
     setting: tuple[Plan, AgentContext],
 ) -> None:
-    """A global threshold chosen for money: revenue up in the twin, yet accuracy not raised —
-    the accuracy optimiser would have picked another threshold."""
+    """A global threshold chosen for money with the accuracy tolerance lifted: revenue up in the
+    twin while accuracy falls beyond the default 0.5 pp — the trade the default forbids, where
+    the threshold stays within the tolerance on the twin sample."""
     plan, context = setting
     env, v3 = reference()[0], context.model
     assert isinstance(v3, PredictorModel)
-    global_policy = context.model_copy(update={"params": {"policy": "global"}})
-    [candidate] = BusinessAgent().propose(_action(plan, "business"), global_policy)
+    lifted = context.model_copy(update={"params": {"policy": "global", "accuracy_tolerance": 1.0}})
+    [candidate] = BusinessAgent().propose(_action(plan, "business"), lifted)
     chosen = candidate.details["threshold"]
     _, p, scores = twin_sample(env, v3, context.seed, 20_000)
     by_accuracy = max(GRID, key=lambda t: expected_hits(scores, p, t))
     assert chosen != by_accuracy
     assert candidate.evidence is not None and candidate.evidence.difference.lower > 0
-    before, after = candidate.details["model_accuracy"]
-    assert after <= before + 0.005
+    assert candidate.details["accuracy_difference"]["estimate"] < -ACCURACY_TOLERANCE
+    bounded = best_global_threshold(env, v3, context.seed)
+    assert bounded is not None and bounded != chosen
+    floor = expected_hits(scores, p, v3.threshold) - ACCURACY_TOLERANCE
+    assert expected_hits(scores, p, bounded) >= floor
 
 
 def test_performance_agent_respects_the_latency_guardrail(

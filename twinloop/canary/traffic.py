@@ -3,8 +3,9 @@ its ground truth.
 
 Each unit is a customer drawn as the twin draws them (:func:`~twinloop.sim.groundtruth
 .sample_customers`: features, true intent, segment). The version the configuration assigns scores
-it; a right decision (score ≥ 0.5 exactly when the intent is real) multiplies the conversion
-probability by (1 + u), a wrong one by (1 - u), as in the twin's lifecycle; a conversion earns
+it; its decision (act when score ≥ 0.5) multiplies the conversion probability as in the twin's
+lifecycle — by (1 + u) when right, (1 - u) when wrong, or by the environment's
+``decision_effects`` for the confusion cell it falls in; a conversion earns
 the average order value × the segment's value × a log-normal spread. The per-unit ``revenue`` is
 the outcome the canary is judged on (and ``conversions``, 0/1), so a better model truly earns more.
 """
@@ -18,6 +19,7 @@ from numpy.typing import NDArray
 
 from twinloop.canary.assignment import CanaryConfig
 from twinloop.canary.outcomes import CanaryStats, merge_arrays
+from twinloop.sim.effects import scored_multiplier
 from twinloop.sim.environment import BusinessEnvironment
 from twinloop.sim.groundtruth import sample_customers
 from twinloop.sim.models import Predictor
@@ -32,13 +34,9 @@ def unit_revenue(
 ) -> NDArray[np.float64]:
     """Revenue of each unit given the model's scores and the ground truth."""
     deal = env.transaction
-    right = (scores >= 0.5) == (intent == 1)
+    effect = scored_multiplier(deal, scores >= 0.5, intent == 1)
     multiplier = np.array([s.conversion_multiplier for s in env.segments])[segment]
-    p = (
-        deal.base_conversion
-        * multiplier
-        * np.where(right, 1 + deal.decision_uplift, 1 - deal.decision_uplift)
-    )
+    p = deal.base_conversion * multiplier * effect
     converted = rng.random(scores.size) < np.minimum(p, 1.0)
     sigma = deal.order_value_sigma
     value = np.array([s.value for s in env.segments])[segment] * deal.average_order_value

@@ -83,6 +83,38 @@ class Acquisition(FrozenModel):
         return self
 
 
+class DecisionEffects(FrozenModel):
+    """What a decision does to its target, by what it did and what the customer intended.
+
+    The four cells of the confusion matrix, each a multiplier m on the decision target (the
+    conversion probability; for ``decision_target: retention`` the churn hazard is multiplied by
+    2 − m, so m > 1 still means "better"). A model *acts* when its score reaches its threshold;
+    the customer *intends* when the ground truth says so. A business values these asymmetrically:
+    acting on an intending customer wins the sale, acting on one without intent gives an offer
+    away, holding back from an intending customer misses a sale. ``decision_uplift`` alone is the
+    symmetric case m = 1 + u on the diagonal and 1 − u off it.
+    """
+
+    true_positive: float = Field(ge=0.0, le=2.0, description="Acted, intent: × target.")
+    false_positive: float = Field(ge=0.0, le=2.0, description="Acted, no intent: × target.")
+    false_negative: float = Field(ge=0.0, le=2.0, description="Held back, intent: × target.")
+    true_negative: float = Field(ge=0.0, le=2.0, description="Held back, no intent: × target.")
+
+    @property
+    def optimal_threshold(self) -> float:
+        """The P(intent) above which acting is worth more than holding back (to first order).
+
+        Acting gains ``p·(tp − fn)`` and loses ``(1 − p)·(tn − fp)``; they balance at
+        ``(tn − fp) / ((tp − fn) + (tn − fp))`` — 0.5 in the symmetric case. When the two sum to
+        ≤ 0 no threshold on P(intent) separates them: 0 (always act) if acting never loses, else 1.
+        """
+        gain = self.true_positive - self.false_negative
+        cost = self.true_negative - self.false_positive
+        if gain + cost <= 0:
+            return 0.0 if cost <= 0 else 1.0
+        return min(max(cost / (gain + cost), 0.0), 1.0)
+
+
 class Transaction(FrozenModel):
     """Conversion given an interaction, and the value of an order."""
 
@@ -92,6 +124,12 @@ class Transaction(FrozenModel):
         ge=0.0,
         lt=1.0,
         description="A right model decision multiplies the target by (1+u), a wrong one by (1-u).",
+    )
+    decision_effects: DecisionEffects | None = Field(
+        default=None,
+        description="Per confusion-matrix cell multipliers of the target; None = decision_uplift "
+        "(symmetric). Profiles (no scores, no intent) use the mean of the two right cells and of "
+        "the two wrong ones.",
     )
     satisfaction_elasticity: float = Field(
         default=1.0, ge=0.0, description="Conversion ∝ (satisfaction / reference)^elasticity."

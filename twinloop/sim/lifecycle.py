@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 
 from twinloop.contract import SECONDS_PER_DAY
 from twinloop.sim.draws import categorical, percentiles, threshold
+from twinloop.sim.effects import decision_kinds, target_multiplier
 from twinloop.sim.groundtruth import decision_thresholds, intent_probability, predictor_hits
 from twinloop.sim.kpis import KpiRecorder, SimulationResult, SimulationSummary, StepKpis
 from twinloop.sim.models import Predictor, load_predictors
@@ -141,16 +142,18 @@ class Simulation:
         var: NDArray[np.int16],
         cell: NDArray[np.intp],
         alive: NDArray[np.bool_],
-    ) -> NDArray[np.bool_]:
-        """Whether each interaction's model decision is right."""
+    ) -> tuple[NDArray[np.bool_], NDArray[np.bool_] | None, NDArray[np.bool_] | None]:
+        """Whether each decision is right; the intent and which decisions a predictor scored."""
         rng = self.rng
         u_decision = rng["decision"].random(alive.size, dtype=np.float32)[alive]
         correct = u_decision < self.cells.accuracy.take(cell)
+        intent = scored = None
         if self._needs_features:
             u_intent = rng["intent"].random(alive.size)[alive]
             assert self.pop.features is not None
             x = self.pop.features[idx]
             intent = u_intent < intent_probability(self.env, x, seg)
+            scored = np.zeros(correct.size, dtype=np.bool_)
             for v, predictor in enumerate(self.predictors):
                 mine = var == v
                 if predictor is not None and mine.any():
@@ -158,8 +161,8 @@ class Simulation:
                         self.env, predictor, self.variants[v], x[mine], seg[mine], intent[mine],
                         decision_thresholds(self.env, self.spec.models[v]),
                     )  # fmt: skip
-                    correct[mine] = hits
-        return correct
+                    correct[mine], scored[mine] = hits, True
+        return correct, intent, scored
 
     def step(self) -> list[StepKpis]:
         """Advance one tick; returns that tick's KPIs, one entry per variant."""
@@ -202,7 +205,7 @@ class Simulation:
         seg, var = pop.segment[idx], pop.variant[idx]
         # One flat (variant, segment) cell index serves every per-cell table lookup below.
         cell = var.astype(np.intp) * len(env.segments) + seg
-        correct = self._decide(idx, seg, var, cell, alive)
+        correct, intent, scored = self._decide(idx, seg, var, cell, alive)
         z_lat = rng["latency"].standard_normal(cand.size, dtype=np.float32)[alive]
         latency = self.cells.latency_p50.take(cell) * np.exp(
             self.cells.latency_sigma.take(cell) * z_lat
@@ -212,7 +215,10 @@ class Simulation:
             correct &= ~failed
             latency[failed] = env.satisfaction.timeout_ms
         s_new = self._satisfy(idx, var, correct, latency)
-        return Contacts(n, churn_bits, cand.size, alive, idx, seg, var, correct, latency, s_new)
+        kind = decision_kinds(env.transaction, correct, intent, scored)
+        return Contacts(
+            n, churn_bits, cand.size, alive, idx, seg, var, correct, latency, s_new, kind
+        )
 
     def _satisfy(
         self,
@@ -240,7 +246,7 @@ class Simulation:
         """3. Which interactions convert, and the order value of each."""
         env, rng, seg = self.env, self.rng, contacts.segment
         tr, sd = env.transaction, env.satisfaction
-        uplift = np.where(contacts.correct, 1.0 + tr.decision_uplift, 1.0 - tr.decision_uplift)
+        uplift = target_multiplier(tr, contacts.correct, contacts.kind)
         p_conv = (
             tr.base_conversion
             * self.segments.conversion[seg]
@@ -294,12 +300,8 @@ class Simulation:
         churned_per_var: NDArray[np.float64],
     ) -> dict[str, NDArray[np.float64]]:
         """5. The tick's KPI row, one value per variant."""
-        n_var, var, latency, totals = (
-            len(self.variants),
-            contacts.variant,
-            contacts.latency,
-            self.totals,
-        )
+        n_var, var, latency = len(self.variants), contacts.variant, contacts.latency
+        totals = self.totals
         calls = np.bincount(var, minlength=n_var).astype(np.float64)
         conversions = np.bincount(var, weights=sales.converted, minlength=n_var)
         totals.conversions += conversions

@@ -118,6 +118,7 @@ class Contacts:
     correct: NDArray[np.bool_]  # the model's decision was right
     latency: NDArray[np.float32]  # ms
     satisfaction: NDArray[np.float32]  # after this contact
+    kind: NDArray[np.int8] | None = None  # confusion cell (sim.effects); None: symmetric effects
 
 
 @dataclass(frozen=True)
