@@ -7,12 +7,19 @@ Criterion declared up front for "accuracy unchanged": the twin's paired accuracy
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import pytest
-from scipy import stats
 
+from bench.business_policy import (
+    CALIBRATED,
+    LOGIT_SD,
+    VALUED,
+    closed_form,
+    constrained_optimum,
+    context,
+    policy_action,
+)
+from bench.business_policy import valued_environment as valued_env
 from twinloop.agents.business import (
     ACCURACY_TOLERANCE,
     GRID,
@@ -24,99 +31,14 @@ from twinloop.agents.protocol import AgentContext
 from twinloop.errors import InvalidInput
 from twinloop.sim.domains import steady_environment
 from twinloop.sim.effects import decision_kinds, effect_table, scored_multiplier
-from twinloop.sim.environment import (
-    Acquisition,
-    BusinessEnvironment,
-    Churn,
-    DecisionEffects,
-    Segment,
-    Transaction,
-    parse_environment,
-)
+from twinloop.sim.environment import BusinessEnvironment, DecisionEffects, parse_environment
 from twinloop.sim.lifecycle import simulate
-from twinloop.sim.models import ModelProfile, PredictorModel
+from twinloop.sim.models import ModelProfile
 from twinloop.sim.spec import SimulationSpec
-from twinloop.strategy.models import Action, Cost, Uplift
-
-# Acting on an intending customer wins the sale (×1.8); acting on one without intent gives an
-# offer away (×0.9); holding back from an intending customer misses it (×0.6).
-VALUED = DecisionEffects(
-    true_positive=1.8, false_positive=0.9, false_negative=0.6, true_negative=1.0
-)
-LOGIT_SD = 2.0  # intent logit = 2·x₁, x₁ ~ N(0, 1)
-# Scores equal P(intent): a calibrated model, so 0.5 is its accuracy-optimal threshold.
-CALIBRATED = PredictorModel(
-    name="calibrated",
-    import_path="twinloop.sim.predictor:LogisticPredictor",
-    params={"weights": [LOGIT_SD, 0.0, 0.0], "bias": 0.0, "n_base_features": 2},
-)
-
-
-def valued_env(effects: DecisionEffects | None, **changes: object) -> BusinessEnvironment:
-    """One segment, intent P = σ(2·x₁), a busy closed population; ``effects`` on conversion."""
-    env = BusinessEnvironment(
-        name="valued",
-        initial_customers=2_000,
-        segments=[Segment(name="all", share=1.0, feature_mean=[0.0, 0.0])],
-        truth_weights=[LOGIT_SD, 0.0],
-        acquisition=Acquisition(rate_per_day=0.0),
-        interaction_probability_per_day=0.5,
-        transaction=Transaction(
-            base_conversion=0.2,
-            decision_uplift=0.3,
-            average_order_value=50.0,
-            order_value_sigma=0.2,
-            decision_effects=effects,
-        ),
-        churn=Churn(base_hazard_per_day=0.01),
-    )
-    return BusinessEnvironment.model_validate({**env.model_dump(), **changes})
-
-
-def closed_form(effects: DecisionEffects) -> tuple[Callable[[float], float], ...]:
-    """Expected accuracy and revenue multiplier per threshold, by quadrature over the logit."""
-    z = np.linspace(-12 * LOGIT_SD, 12 * LOGIT_SD, 400_001)
-    w = stats.norm.pdf(z, scale=LOGIT_SD)
-    w /= w.sum()
-    p = 1.0 / (1.0 + np.exp(-z))
-    e = effects
-
-    def accuracy(t: float) -> float:
-        return float(np.sum(w * np.where(p >= t, p, 1.0 - p)))
-
-    def revenue(t: float) -> float:
-        act = p * e.true_positive + (1 - p) * e.false_positive
-        hold = p * e.false_negative + (1 - p) * e.true_negative
-        return float(np.sum(w * np.where(p >= t, act, hold)))
-
-    return accuracy, revenue
-
-
-def _action() -> Action:
-    free = dict.fromkeys(
-        ("measured_cpu_seconds", "seconds_per_trial", "cpu_seconds", "compute_money",
-         "data_money", "rollout_money", "total_money"), 0.0,
-    )  # fmt: skip
-    cost = Cost(**free, tune_trials=0, labelled_rows={}, guardrails_at_risk=(),
-                rollout_risk="low", assumptions=())  # fmt: skip
-    return Action(
-        id="policy-threshold",
-        rank=1,
-        title="Tune the decision threshold",
-        description="for revenue",
-        failure=("revenue",),
-        root_cause="policy:threshold",
-        agent="business",
-        uplift=Uplift(source="none", kpi="revenue", relative=None, money_per_month=None, note=""),
-        cost=cost,
-        roi=None,
-    )
 
 
 def _context(env: BusinessEnvironment, **params: object) -> AgentContext:
-    return AgentContext(
-        environment=env, model=CALIBRATED, customers=2_000, days=14.0, replicates=4, params=params
-    )
+    return context(env).model_copy(update={"params": params})
 
 
 @pytest.mark.parametrize("target", ["conversion", "retention"])
@@ -202,11 +124,9 @@ def test_the_agent_raises_revenue_in_the_twin_with_accuracy_unchanged() -> None:
     optimum under the 0.5 pp accuracy constraint; in the twin (CRN) revenue rises significantly, by
     what the closed form says, and accuracy is unchanged by the declared criterion."""
     accuracy, revenue = closed_form(VALUED)
-    floor = accuracy(0.5) - ACCURACY_TOLERANCE
-    fine = np.linspace(0.0, 1.0, 2_001)
-    optimum = max((t for t in fine if accuracy(t) >= floor), key=revenue)
+    optimum = constrained_optimum(VALUED)
     assert 0.40 < optimum < 0.45  # the constraint binds: unconstrained θ* is 0.077
-    [candidate] = BusinessAgent().propose(_action(), _context(valued_env(VALUED)))
+    [candidate] = BusinessAgent().propose(policy_action(), _context(valued_env(VALUED)))
     chosen = candidate.details["segment_thresholds"]["all"]
     assert abs(chosen - optimum) <= 0.05
     assert candidate.model.params == CALIBRATED.params  # type: ignore[union-attr]
@@ -217,6 +137,7 @@ def test_the_agent_raises_revenue_in_the_twin_with_accuracy_unchanged() -> None:
     acc = candidate.details["accuracy_difference"]
     assert abs(acc["estimate"]) <= ACCURACY_TOLERANCE
     assert acc["lower"] <= 0.0 <= acc["upper"]
+    assert acc["lower"] <= accuracy(chosen) - accuracy(0.5) <= acc["upper"]  # the closed form's
 
 
 def test_symmetric_values_keep_an_accuracy_optimal_threshold() -> None:
@@ -225,7 +146,7 @@ def test_symmetric_values_keep_an_accuracy_optimal_threshold() -> None:
     env = valued_env(None)
     for policy in ("segment", "global"):
         assert policy_model(env, CALIBRATED, 0, policy) is None
-    assert BusinessAgent().propose(_action(), _context(env)) == []
+    assert BusinessAgent().propose(policy_action(), _context(env)) == []
     mis_set = CALIBRATED.model_copy(update={"threshold": 0.3})
     assert abs(best_thresholds(env, mis_set, seed=0)["all"] - 0.5) <= 0.05 + 1e-9
 
@@ -235,7 +156,7 @@ def test_a_bad_accuracy_tolerance_is_rejected_naming_the_field(tolerance: object
     """params.accuracy_tolerance must be a share in [0, 1]."""
     context = _context(valued_env(VALUED), accuracy_tolerance=tolerance)
     with pytest.raises(InvalidInput, match="accuracy_tolerance"):
-        BusinessAgent().propose(_action(), context)
+        BusinessAgent().propose(policy_action(), context)
 
 
 def test_a_decision_effect_outside_its_range_is_rejected_naming_the_field() -> None:
