@@ -29,6 +29,8 @@ from twinloop.agents.business import (
 )
 from twinloop.agents.protocol import AgentContext
 from twinloop.errors import InvalidInput
+from twinloop.replication.calibration.fit import conversion_factor, segment_mix
+from twinloop.replication.calibration.series import DailyKpis
 from twinloop.sim.domains import steady_environment
 from twinloop.sim.effects import decision_kinds, effect_table, scored_multiplier
 from twinloop.sim.environment import BusinessEnvironment, DecisionEffects, parse_environment
@@ -165,3 +167,23 @@ def test_a_decision_effect_outside_its_range_is_rejected_naming_the_field() -> N
     data["transaction"]["decision_effects"]["false_positive"] = 2.5
     with pytest.raises(InvalidInput, match="decision_effects"):
         parse_environment(data)
+
+
+def test_calibration_reads_a_profiles_mean_cells_when_values_are_asymmetric() -> None:
+    """Calibration knows only accuracy: its conversion factor is wrong + (right − wrong)·accuracy
+    with the profile's mean cells, and the symmetric cells spelled out change nothing."""
+    ones = np.ones(3)
+    kpis = DailyKpis(ones, ones, ones, ones, ones, ones, None, None, None, None, 0, "2026-01-05")
+    u, accuracy = 0.3, 0.8
+
+    def factor(effects: DecisionEffects | None) -> np.ndarray:  # type: ignore[type-arg]
+        env = valued_env(effects)
+        return conversion_factor(kpis, env, segment_mix(env), accuracy)
+
+    symmetric = DecisionEffects(
+        true_positive=1.0 + u, false_positive=1.0 - u, false_negative=1.0 - u, true_negative=1.0 + u
+    )
+    assert np.allclose(factor(symmetric), factor(None))
+    right, wrong = (1.8 + 1.0) / 2, (0.9 + 0.6) / 2
+    assert np.allclose(factor(VALUED), factor(None) / (1 + u * (2 * accuracy - 1))
+                       * (wrong + (right - wrong) * accuracy))  # fmt: skip

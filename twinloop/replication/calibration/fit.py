@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 from scipy import optimize
 
 from twinloop.replication.calibration.series import DailyKpis
+from twinloop.sim.effects import RIGHT, WRONG, effect_table
 from twinloop.sim.environment import BusinessEnvironment
 from twinloop.sim.scenario import DAYS_PER_YEAR
 
@@ -237,8 +238,11 @@ def conversion_factor(
     level = kpis.satisfaction if kpis.satisfaction is not None else np.full(kpis.days, sat.initial)
     relative = np.maximum(level, 1e-6) / sat.reference
     factor = mix.conversion * relative**tr.satisfaction_elasticity
-    if env.decision_target == "conversion":
+    if env.decision_target == "conversion" and tr.decision_effects is None:
         factor = factor * (1.0 + tr.decision_uplift * (2.0 * accuracy - 1.0))
+    elif env.decision_target == "conversion":  # only accuracy is known: a profile's mean cells
+        right, wrong = effect_table(tr)[[RIGHT, WRONG]]
+        factor = factor * (wrong + (right - wrong) * accuracy)
     return np.asarray(factor, dtype=np.float64)
 
 
