@@ -16,8 +16,8 @@ revenue optimum is the accuracy optimum and an accuracy-optimal threshold stays 
 tolerance in its own segment (so overall too); ``'global'`` one threshold for every segment. A
 threshold moves only when its expected revenue beats the current one by ``MIN_GAIN`` (relative).
 The new policy is then *measured* against the current one in the twin (common random numbers):
-it is proposed only when the KPI's paired interval lies above 0 and the paired accuracy
-difference is no worse than −tolerance. The model's weights never change.
+it is proposed only when the KPI's paired interval lies above 0 and the estimate of the paired
+accuracy difference is not below −tolerance. The model's weights never change.
 """
 
 from __future__ import annotations
