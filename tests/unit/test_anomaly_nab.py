@@ -7,9 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.anomaly_nested import compressed
 from bench.nab import (
     NO_DETECTION_THRESHOLD,
     PROFILES,
+    _threshold_events,
     normalized_score,
     optimize_threshold,
     probation_rows,
@@ -17,7 +19,8 @@ from bench.nab import (
     scaled_sigmoid,
     score_file,
 )
-from bench.nab_corpus import load_corpus
+from bench.nab_corpus import NabFile, load_corpus
+from bench.nab_folds import Events, best_threshold, raw_at
 from twinloop.errors import InvalidInput
 
 DETECTOR_SEEDS = 3  # generated detectors per series: noisy scores with a bump near each window
@@ -146,3 +149,20 @@ def test_overlapping_windows_are_refused() -> None:
         score_file(np.zeros(100), [(10, 20), (15, 30)], 0.5, PROFILES["standard"])
     with pytest.raises(InvalidInput, match=r"windows\[0\]"):
         score_file(np.zeros(100), [(90, 120)], 0.5, PROFILES["standard"])
+
+
+def test_merged_zero_events_keep_every_threshold_and_raw(corpus) -> None:
+    """bench.anomaly_nested merges a file's score-0 θ events into one: θ and raw unchanged."""
+    for profile in PROFILES.values():
+        plain, merged = [], []
+        for scores, windows in corpus:
+            sparse = np.where(scores >= 0.5, scores, 0.0)  # a cooldown leaves most points at 0
+            plain.append(Events(*_threshold_events(sparse, windows, profile), len(windows)))
+            f = NabFile(key="c/f.csv", series=None, windows=windows)  # type: ignore[arg-type]
+            merged.append(compressed(sparse, f, profile))
+        assert sum(e.scores.size for e in merged) < sum(e.scores.size for e in plain) / 10
+        theta = best_threshold(plain, profile)
+        assert best_threshold(merged, profile) == theta
+        for t in (theta, 0.0, 0.75):
+            for p, m in zip(plain, merged, strict=True):
+                assert raw_at(m, t, profile) == pytest.approx(raw_at(p, t, profile), abs=1e-9)
