@@ -18,9 +18,9 @@ Protocol (pre-declared in ``docs/anomalies.md``, fixed before the run):
   figure for that rule (candidate chosen by its in-sample score on the training categories).
 * The rule that chooses the shipped default is *not* "best CV": picking the best of 756 on 7
   categories by a mean overfits the choice (nested estimate 67.6 by training score, 66.1 by
-  inner CV, against 73.9 CV for the pick). ``bench.anomaly_nested`` scores whole selection procedures by nested CV and the
-  adopted one ranks candidates by their **worst** held-out category; see there and
-  ``docs/anomalies.md``.
+  inner CV, against 73.9 CV for the pick). ``bench.anomaly_nested`` scores whole selection
+  procedures by nested CV; the adopted one ranks candidates by their **worst** held-out
+  category (see there and ``docs/anomalies.md``).
 
 Detector runs are cached per series (``--cache``): the score is a fixed function of the two
 evidence channels the detector records per point (``AnomalyDetector.evidence``), so the

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.anomaly_nested import compressed
+from bench.anomaly_nested import CHOSEN, Folds, compressed, criterion, nested_raw
 from bench.nab import (
     NO_DETECTION_THRESHOLD,
     PROFILES,
@@ -166,3 +166,28 @@ def test_merged_zero_events_keep_every_threshold_and_raw(corpus) -> None:
         for t in (theta, 0.0, 0.75):
             for p, m in zip(plain, merged, strict=True):
                 assert raw_at(m, t, profile) == pytest.approx(raw_at(p, t, profile), abs=1e-9)
+
+
+def _folds(raw_per_category: dict[str, float]) -> Folds:
+    """One one-window file per category, detected at score 0.9 with the given raw score."""
+    profile = PROFILES["standard"]
+    return Folds(
+        {
+            cat: [Events(np.array([0.9]), np.array([raw + profile.a_fn]), 1)]
+            for cat, raw in raw_per_category.items()
+        },
+        profile,
+    )
+
+
+def test_worst_category_rule_prefers_the_setting_that_works_everywhere() -> None:
+    """A mean favours a setting lucky on two categories; the worst-category rule does not."""
+    steady = _folds({"a": 0.2, "b": 0.2, "c": 0.2})
+    lucky = _folds({"a": 1.0, "b": 1.0, "c": -1.0})
+    cats = ["a", "b", "c"]
+    assert criterion("cv", lucky, cats) > criterion("cv", steady, cats)
+    assert criterion("worst", steady, cats) > criterion("worst", lucky, cats)
+    # A single candidate: nested CV is its plain leave-one-category-out CV.
+    raw, picks = nested_raw([CHOSEN], {CHOSEN: steady}, "worst", cats, None)  # type: ignore[arg-type]
+    assert raw == pytest.approx(0.6)
+    assert set(picks.values()) == {CHOSEN}
