@@ -7,9 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.anomaly_nested import CHOSEN, Folds, compressed, criterion, nested_raw
 from bench.nab import (
     NO_DETECTION_THRESHOLD,
     PROFILES,
+    _threshold_events,
     normalized_score,
     optimize_threshold,
     probation_rows,
@@ -17,7 +19,8 @@ from bench.nab import (
     scaled_sigmoid,
     score_file,
 )
-from bench.nab_corpus import load_corpus
+from bench.nab_corpus import NabFile, load_corpus
+from bench.nab_folds import Events, best_threshold, raw_at
 from twinloop.errors import InvalidInput
 
 DETECTOR_SEEDS = 3  # generated detectors per series: noisy scores with a bump near each window
@@ -146,3 +149,45 @@ def test_overlapping_windows_are_refused() -> None:
         score_file(np.zeros(100), [(10, 20), (15, 30)], 0.5, PROFILES["standard"])
     with pytest.raises(InvalidInput, match=r"windows\[0\]"):
         score_file(np.zeros(100), [(90, 120)], 0.5, PROFILES["standard"])
+
+
+def test_merged_zero_events_keep_every_threshold_and_raw(corpus) -> None:
+    """bench.anomaly_nested merges a file's score-0 θ events into one: θ and raw unchanged."""
+    for profile in PROFILES.values():
+        plain, merged = [], []
+        for scores, windows in corpus:
+            sparse = np.where(scores >= 0.5, scores, 0.0)  # a cooldown leaves most points at 0
+            plain.append(Events(*_threshold_events(sparse, windows, profile), len(windows)))
+            f = NabFile(key="c/f.csv", series=None, windows=windows)  # type: ignore[arg-type]
+            merged.append(compressed(sparse, f, profile))
+        assert sum(e.scores.size for e in merged) < sum(e.scores.size for e in plain) / 10
+        theta = best_threshold(plain, profile)
+        assert best_threshold(merged, profile) == theta
+        for t in (theta, 0.0, 0.75):
+            for p, m in zip(plain, merged, strict=True):
+                assert raw_at(m, t, profile) == pytest.approx(raw_at(p, t, profile), abs=1e-9)
+
+
+def _folds(raw_per_category: dict[str, float]) -> Folds:
+    """One one-window file per category, detected at score 0.9 with the given raw score."""
+    profile = PROFILES["standard"]
+    return Folds(
+        {
+            cat: [Events(np.array([0.9]), np.array([raw + profile.a_fn]), 1)]
+            for cat, raw in raw_per_category.items()
+        },
+        profile,
+    )
+
+
+def test_worst_category_rule_prefers_the_setting_that_works_everywhere() -> None:
+    """A mean favours a setting lucky on two categories; the worst-category rule does not."""
+    steady = _folds({"a": 0.2, "b": 0.2, "c": 0.2})
+    lucky = _folds({"a": 1.0, "b": 1.0, "c": -1.0})
+    cats = ["a", "b", "c"]
+    assert criterion("cv", lucky, cats) > criterion("cv", steady, cats)
+    assert criterion("worst", steady, cats) > criterion("worst", lucky, cats)
+    # A single candidate: nested CV is its plain leave-one-category-out CV.
+    raw, picks = nested_raw([CHOSEN], {CHOSEN: steady}, "worst", cats, None)  # type: ignore[arg-type]
+    assert raw == pytest.approx(0.6)
+    assert set(picks.values()) == {CHOSEN}

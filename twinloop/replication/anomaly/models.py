@@ -1,9 +1,10 @@
 """Contracts of anomaly detection: its settings, per-point scores, anomalies and known patterns.
 
 The defaults of ``AnomalySettings`` are one global setting for every series (no per-series
-tuning), chosen by leave-one-category-out cross-validation on the NAB development subset
-(``bench/anomaly_cv.py``); ``threshold`` is the value the NAB standard profile picks there for
-that setting (``docs/anomalies.md``).
+tuning), chosen on the NAB development subset by the candidate whose *worst* held-out NAB
+category (leave-one-category-out) is best, a rule itself chosen by nested cross-validation
+(``bench/anomaly_nested.py``, ``bench/anomaly_cv.py``); ``threshold`` is the value the NAB
+standard profile picks there for that setting (``docs/anomalies.md``).
 """
 
 from __future__ import annotations
