@@ -3,9 +3,11 @@
 A champion trained blind to the enterprise segment loses in the twin; the loop analyses, plans
 (``ml_pipeline``), retrains and registers ``v2``, holds the championship (confirmation on fresh
 seeds) and runs the canary on twin traffic, which promotes ``v2`` to champion. Running it again
-moves nothing and registers nothing. With a family gate that cannot pass (a required ``qa``
-result nobody reported) the championship refuses and the improvement is abandoned, alias
-untouched.
+moves nothing and registers nothing. The qa agent gates every registered candidate: ``v2``
+passes its edge-case scenarios, while a retrained ONNX candidate planted to break on cold-start
+customers wins on ordinary traffic and is still vetoed (abandoned with the qa reason, alias
+untouched). With a family gate that cannot pass (a required external result nobody reported)
+the championship refuses and the improvement is abandoned, alias untouched.
 """
 
 from __future__ import annotations
@@ -37,11 +39,14 @@ from twinloop.store import SqliteStore
 FAMILY = "lead-scoring"
 
 
-def planted(tmp_path: Path, gates: Gates) -> tuple[SqliteStore, Registry, str]:
-    """A family whose champion is blind to enterprise, and the analysis of the A/B test it lost."""
+def planted(
+    tmp_path: Path, gates: Gates, trainer: str = LOGISTIC
+) -> tuple[SqliteStore, Registry, str]:
+    """A family whose champion is blind to enterprise, and the analysis of the A/B test it lost;
+    ``trainer`` is the family's (what the loop retrains with)."""
     store = SqliteStore(tmp_path / "twinloop.sqlite3")
     registry = Registry(store, settings=load_settings())
-    family = ModelFamily(name=FAMILY, primary_kpi="revenue", trainer=LOGISTIC, gates=gates)
+    family = ModelFamily(name=FAMILY, primary_kpi="revenue", trainer=trainer, gates=gates)
     registry.create_family(family)
     env = environment("sales")
     blind = train_model(
@@ -84,6 +89,8 @@ def test_a_segment_blind_champion_is_replaced_once(
     assert outcome(store, ident, "planned")["chosen"] == "ml_pipeline"
     cand = outcome(store, ident, "candidates")
     assert cand["registered"] == "v2" and cand["champion"] == "v1"
+    qa = cand["qa"]
+    assert isinstance(qa, dict) and qa["passed"] is True and qa["failed_scenario"] is None, qa
     assert (done.stage, done.status) == ("promoted", "done"), done.reason
     champ = outcome(store, ident, "championship")
     assert champ["verdict"] == "promote" and champ["winner"] == "v2", champ["reasons"]
@@ -105,17 +112,40 @@ def test_a_segment_blind_champion_is_replaced_once(
 def test_the_loop_never_promotes_when_the_championship_gates_fail(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A required qa gate with no qa result fails the confirmation: abandoned, alias unmoved."""
+    """A required external gate nobody reports (a security review) fails the confirmation:
+    abandoned, alias unmoved (qa itself reports, and passes)."""
     monkeypatch.setenv("TWINLOOP_DATA_DIR", str(tmp_path))
-    store, registry, ident = planted(tmp_path, Gates(required_external=["qa"]))
+    store, registry, ident = planted(tmp_path, Gates(required_external=["security_review"]))
     done = run_improvement(store, ident, default_stages())
     assert (done.stage, done.status) == ("abandoned", "done"), done.reason
     champ = outcome(store, ident, "championship")
     assert champ["verdict"] == "keep_champion" and champ["winner"] is None
-    assert "qa" in (done.reason or ""), done.reason
+    assert "security_review" in (done.reason or ""), done.reason
     assert store.find(STAGE_OUTPUTS, f"{ident}.canary") is None
     assert registry.alias(FAMILY, "champion").version == "v1"
     assert [s.version for s in registry.alias_history(FAMILY, "champion")] == ["v1"]
+
+
+def test_a_candidate_that_breaks_on_cold_start_is_vetoed_by_qa(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The family retrains to ONNX with a cold-start bug: the candidate is confirmed on ordinary
+    traffic, qa fails it on cold_start, the championship refuses: abandoned, alias unmoved."""
+    monkeypatch.setenv("TWINLOOP_DATA_DIR", str(tmp_path))
+    store, registry, ident = planted(tmp_path, Gates(), "tests.agent_doubles:cold_start_onnx")
+    done = run_improvement(store, ident, default_stages())
+    cand = outcome(store, ident, "candidates")
+    assert cand["registered"] == "v2"
+    assert registry.version(FAMILY, "v2").model.type == "onnx"
+    qa = cand["qa"]
+    assert isinstance(qa, dict) and qa["passed"] is False and qa["failed_scenario"] == "cold_start"
+    assert (done.stage, done.status) == ("abandoned", "done"), done.reason
+    assert "qa" in (done.reason or "") and "cold_start" in (done.reason or ""), done.reason
+    champ = outcome(store, ident, "championship")
+    assert champ["verdict"] == "keep_champion" and champ["winner"] is None
+    assert store.find(STAGE_OUTPUTS, f"{ident}.canary") is None
+    assert [s.version for s in registry.alias_history(FAMILY, "champion")] == ["v1"]
+    assert registry.alias(FAMILY, "challenger").version is None
 
 
 class DriverKilled(Exception):

@@ -4,7 +4,11 @@ When the chosen action belongs to the ``ml_pipeline`` agent, the family's champi
 by ``twinloop.improve.pipeline.retrain`` (search on the twin, confirmation on fresh seeds, the
 confirmed candidate registered with its lineage). The run's id is deterministic (request,
 analysis, champion), so a driver that died after the run was kept adopts it instead of training
-and registering again. No confirmed candidate abandons the improvement. A family that is not in
+and registering again. The registered candidate then goes through the qa agent's edge-case
+scenarios (``twinloop.loop.quality``); its verdict is the outcome's ``qa``, which the
+championship reads as its external gate ``qa`` (a failed scenario vetoes the promotion). The
+past winners of this failure's patterns (``twinloop.loop.learning.warm_start``) are the search's
+first recipes. No confirmed candidate abandons the improvement. A family that is not in
 the registry, a family without a champion and actions of other agents (performance, business)
 are reported as unavailable: those pieces are not wired into the loop yet.
 """
@@ -19,6 +23,7 @@ from twinloop.improve.pipeline import RetrainRequest, RetrainRun, plan, retrain,
 from twinloop.improve.search import DataSource
 from twinloop.loop.machine import StageContext, StageResult, StageUnavailable
 from twinloop.loop.model import EvidenceLink
+from twinloop.loop.quality import qa_summary, qa_verdict
 from twinloop.registry.registry import Registry
 
 SAMPLES = 4  # recipes per search: the loop's default budget on 2 cores
@@ -66,8 +71,10 @@ def candidates(context: StageContext) -> StageResult:
             summary="no candidate confirmed on fresh seeds", outcome=outcome,
             evidence=evidence, decision="abandoned",
         )  # fmt: skip
+    outcome["qa"] = qa = qa_verdict(registry, request.family, run.registered, champion, seed)
     return StageResult(
-        summary=f"{run.registered} registered ({len(run.result.trials)} trials, confirmed)",
+        summary=f"{run.registered} registered ({len(run.result.trials)} trials, confirmed; "
+        f"{qa_summary(qa)})",
         outcome=outcome,
         evidence=evidence,
     )
