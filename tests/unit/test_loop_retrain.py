@@ -21,6 +21,8 @@ from twinloop.analysis.analyzer import analyze_failure
 from twinloop.championship.hold import KIND as DECISIONS
 from twinloop.config import load_settings
 from twinloop.improve.data import twin_data
+from twinloop.improve.pipeline import KIND as RUNS
+from twinloop.improve.pipeline import RetrainRun
 from twinloop.improve.recipe import Recipe
 from twinloop.improve.reference import LOGISTIC
 from twinloop.improve.trainer import train_model
@@ -46,8 +48,21 @@ def planted(
     ``trainer`` is the family's (what the loop retrains with)."""
     store = SqliteStore(tmp_path / "twinloop.sqlite3")
     registry = Registry(store, settings=load_settings())
-    family = ModelFamily(name=FAMILY, primary_kpi="revenue", trainer=trainer, gates=gates)
-    registry.create_family(family)
+    ident = plant(store, registry, FAMILY, "lost-enterprise", gates=gates, trainer=trainer)
+    return store, registry, ident
+
+
+def plant(
+    store: SqliteStore,
+    registry: Registry,
+    family: str,
+    experiment: str,
+    *,
+    gates: Gates | None = None,
+    trainer: str = LOGISTIC,
+) -> str:
+    """Register ``family`` (when new) with the blind champion, store the lost test's analysis
+    as ``experiment`` and start its improvement; returns the improvement id."""
     env = environment("sales")
     blind = train_model(
         LOGISTIC,
@@ -55,8 +70,13 @@ def planted(
         twin_data(env, 8_000, 1),
         0,
     )
+    if family not in [f.name for f in registry.families()]:
+        spec = ModelFamily(
+            name=family, primary_kpi="revenue", trainer=trainer, gates=gates or Gates()
+        )
+        registry.create_family(spec)
+        registry.move_alias(family, "champion", registry.register(family, blind).id)
     sound = train_model(LOGISTIC, Recipe(name="previous"), twin_data(env, 3_000, 2), 0)
-    registry.move_alias(FAMILY, "champion", registry.register(FAMILY, blind).id)
     units = simulate(
         SimulationSpec(
             environment=env.model_copy(update={"initial_customers": 20_000}),
@@ -65,12 +85,12 @@ def planted(
     ).units  # fmt: skip
     variants = [{"name": "previous", "control": True}, {"name": "champion"}]
     analysis = analyze_failure(
-        {"experimentId": "lost-enterprise", "variants": variants, "environment": "sales"},
+        {"experimentId": experiment, "variants": variants, "environment": "sales"},
         raw_table=units,
     )
     store.put(ANALYSES, analysis.experiment_id, analysis.model_dump(mode="json"))
-    spec = ImprovementSpec(experiment_id="lost-enterprise", family=FAMILY, seed=2)
-    return store, registry, start_improvement(store, spec)[0].id
+    spec = ImprovementSpec(experiment_id=experiment, family=family, seed=2)
+    return start_improvement(store, spec)[0].id
 
 
 def outcome(store: SqliteStore, ident: str, stage: str) -> dict[str, object]:
@@ -146,6 +166,39 @@ def test_a_candidate_that_breaks_on_cold_start_is_vetoed_by_qa(
     assert store.find(STAGE_OUTPUTS, f"{ident}.canary") is None
     assert [s.version for s in registry.alias_history(FAMILY, "champion")] == ["v1"]
     assert registry.alias(FAMILY, "challenger").version is None
+
+
+def test_a_third_family_starts_its_search_at_the_past_winner(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two promoted improvements of one failure pattern in lead-scoring (its champion rolled
+    back to the blind v1 in between), then a third family with the same failure: ml_pipeline is
+    ranked first with its posterior 3/4, and the retraining run's first trial is the past
+    winner's recipe (the learning's warm start), named ``w000``."""
+    monkeypatch.setenv("TWINLOOP_DATA_DIR", str(tmp_path))
+    store, registry, first = planted(tmp_path, Gates())
+    assert run_improvement(store, first, default_stages()).stage == "promoted"
+    registry.move_alias(FAMILY, "champion", "v1", expected="v2", by="user", reason="rollback")
+    second = plant(store, registry, FAMILY, "lost-enterprise-2")
+    assert run_improvement(store, second, default_stages()).stage == "promoted"
+    winners = [outcome(store, i, "candidates")["winner_config"] for i in (first, second)]
+    third = plant(store, registry, "lead-scoring-eu", "lost-enterprise-eu")
+    done = run_improvement(store, third, default_stages())
+    assert done.terminal, done.reason  # its own decision; the search is what is checked
+    planned = outcome(store, third, "planned")
+    rows = planned["actions"]
+    assert isinstance(rows, list) and planned["chosen"] == "ml_pipeline"
+    assert rows[0]["kind"] == "ml_pipeline"
+    assert rows[0]["expected"] == pytest.approx(rows[0]["value"] * 0.75)  # Beta(3, 1) mean
+    warm = planned["warm_start"]
+    assert isinstance(warm, list) and warm and warm[0] in winners
+    run = store.get_model(RUNS, str(outcome(store, third, "candidates")["run_id"]), RetrainRun)
+    assert run.result.trials[0].recipe == Recipe.model_validate(warm[0]).model_copy(
+        update={"name": "w000"}
+    )
+    assert [t.recipe.name for t in run.result.trials][: len(warm)] == [
+        f"w{i:03d}" for i in range(len(warm))
+    ]
 
 
 class DriverKilled(Exception):

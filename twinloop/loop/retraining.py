@@ -15,11 +15,16 @@ are reported as unavailable: those pieces are not wired into the loop yet.
 
 from __future__ import annotations
 
+import contextlib
+
+from pydantic import ValidationError
+
 from twinloop.analysis.analyzer import KIND as ANALYSES
 from twinloop.analysis.analyzer import FailureAnalysis
 from twinloop.errors import InvalidInput, NotFound
 from twinloop.improve.pipeline import KIND as RUNS
 from twinloop.improve.pipeline import RetrainRequest, RetrainRun, plan, retrain, run_id
+from twinloop.improve.recipe import Recipe
 from twinloop.improve.search import DataSource
 from twinloop.loop.machine import StageContext, StageResult, StageUnavailable
 from twinloop.loop.model import EvidenceLink
@@ -27,6 +32,16 @@ from twinloop.loop.quality import qa_summary, qa_verdict
 from twinloop.registry.registry import Registry
 
 SAMPLES = 4  # recipes per search: the loop's default budget on 2 cores
+WARM_MAX = 2  # past winners tried first; the other samples keep exploring the space
+
+
+def warm_recipes(configs: object) -> list[Recipe]:
+    """The planned stage's past winners as recipes; one that no longer validates is skipped."""
+    found = []
+    for config in configs if isinstance(configs, list) else []:
+        with contextlib.suppress(ValidationError):
+            found.append(Recipe.model_validate(config))
+    return found[:WARM_MAX]
 
 
 def candidates(context: StageContext) -> StageResult:
@@ -45,6 +60,7 @@ def candidates(context: StageContext) -> StageResult:
         samples=SAMPLES,
         seed=seed,
         data=DataSource(seed=seed),
+        warm_start=warm_recipes(context.outputs["planned"].outcome.get("warm_start")),
     )
     try:
         _, champion = plan(registry, request, analysis)
@@ -58,6 +74,7 @@ def candidates(context: StageContext) -> StageResult:
     conf = run.result.confirmation
     outcome = {
         "run_id": run.id,
+        "warm_start": [r.name for r in run.result.spec.warm_recipes()],
         "champion": champion,
         "registered": run.registered,
         "trials": len(run.result.trials),
