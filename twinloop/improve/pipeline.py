@@ -65,7 +65,9 @@ class RetrainRun(FrozenModel):
 
 def run_id(request: RetrainRequest, analysis_id: str, champion: str) -> str:
     """Deterministic id: the same request on the same failure and champion is the same run."""
-    key = f"{request.model_dump_json()}|{analysis_id}|{champion}"
+    # Without a warm start the key is what it was before warm starts existed: kept runs keep ids.
+    fields = request.model_dump_json(exclude=None if request.warm_start else {"warm_start"})
+    key = f"{fields}|{analysis_id}|{champion}"
     return f"{request.family}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
 
