@@ -16,26 +16,20 @@ from pathlib import Path
 
 import pytest
 
-from twinloop.analysis.analyzer import KIND as ANALYSES
-from twinloop.analysis.analyzer import analyze_failure
+from tests.loop_family import plant
 from twinloop.championship.hold import KIND as DECISIONS
 from twinloop.config import load_settings
-from twinloop.improve.data import twin_data
 from twinloop.improve.pipeline import KIND as RUNS
 from twinloop.improve.pipeline import RetrainRun
 from twinloop.improve.recipe import Recipe
 from twinloop.improve.reference import LOGISTIC
-from twinloop.improve.trainer import train_model
 from twinloop.loop import STAGE_OUTPUTS, ImprovementSpec, run_improvement, start_improvement
 from twinloop.loop.kpis import loop_kpis
 from twinloop.loop.machine import StageContext, StageFn, StageResult
 from twinloop.loop.model import Stage
 from twinloop.loop.stages import default_stages
-from twinloop.registry.models import Gates, ModelFamily
+from twinloop.registry.models import Gates
 from twinloop.registry.registry import Registry
-from twinloop.sim.domains import environment
-from twinloop.sim.lifecycle import simulate
-from twinloop.sim.spec import SimulationSpec
 from twinloop.store import SqliteStore
 
 FAMILY = "lead-scoring"
@@ -48,47 +42,14 @@ def planted(
     ``trainer`` is the family's (what the loop retrains with)."""
     store = SqliteStore(tmp_path / "twinloop.sqlite3")
     registry = Registry(store, settings=load_settings())
-    ident = plant(store, registry, FAMILY, "lost-enterprise", gates=gates, trainer=trainer)
-    return store, registry, ident
+    plant(store, registry, FAMILY, "lost-enterprise", gates=gates, trainer=trainer)
+    spec = ImprovementSpec(experiment_id="lost-enterprise", family=FAMILY, seed=2)
+    return store, registry, start_improvement(store, spec)[0].id
 
 
-def plant(
-    store: SqliteStore,
-    registry: Registry,
-    family: str,
-    experiment: str,
-    *,
-    gates: Gates | None = None,
-    trainer: str = LOGISTIC,
-) -> str:
-    """Register ``family`` (when new) with the blind champion, store the lost test's analysis
-    as ``experiment`` and start its improvement; returns the improvement id."""
-    env = environment("sales")
-    blind = train_model(
-        LOGISTIC,
-        Recipe(name="champion", segment_weights={"enterprise": 0.0}),
-        twin_data(env, 8_000, 1),
-        0,
-    )
-    if family not in [f.name for f in registry.families()]:
-        spec = ModelFamily(
-            name=family, primary_kpi="revenue", trainer=trainer, gates=gates or Gates()
-        )
-        registry.create_family(spec)
-        registry.move_alias(family, "champion", registry.register(family, blind).id)
-    sound = train_model(LOGISTIC, Recipe(name="previous"), twin_data(env, 3_000, 2), 0)
-    units = simulate(
-        SimulationSpec(
-            environment=env.model_copy(update={"initial_customers": 20_000}),
-            models=[sound, blind], allocation=[0.5, 0.5], days=14, seed=5, record_units=True,
-        )
-    ).units  # fmt: skip
-    variants = [{"name": "previous", "control": True}, {"name": "champion"}]
-    analysis = analyze_failure(
-        {"experimentId": experiment, "variants": variants, "environment": "sales"},
-        raw_table=units,
-    )
-    store.put(ANALYSES, analysis.experiment_id, analysis.model_dump(mode="json"))
+def started(store: SqliteStore, registry: Registry, family: str, experiment: str) -> str:
+    """Plant ``experiment``'s lost test for ``family`` and start its improvement (seed 2)."""
+    plant(store, registry, family, experiment)
     spec = ImprovementSpec(experiment_id=experiment, family=family, seed=2)
     return start_improvement(store, spec)[0].id
 
@@ -179,10 +140,10 @@ def test_a_third_family_starts_its_search_at_the_past_winner(
     store, registry, first = planted(tmp_path, Gates())
     assert run_improvement(store, first, default_stages()).stage == "promoted"
     registry.move_alias(FAMILY, "champion", "v1", expected="v2", by="user", reason="rollback")
-    second = plant(store, registry, FAMILY, "lost-enterprise-2")
+    second = started(store, registry, FAMILY, "lost-enterprise-2")
     assert run_improvement(store, second, default_stages()).stage == "promoted"
     winners = [outcome(store, i, "candidates")["winner_config"] for i in (first, second)]
-    third = plant(store, registry, "lead-scoring-eu", "lost-enterprise-eu")
+    third = started(store, registry, "lead-scoring-eu", "lost-enterprise-eu")
     done = run_improvement(store, third, default_stages())
     assert done.terminal, done.reason  # its own decision; the search is what is checked
     planned = outcome(store, third, "planned")

@@ -120,16 +120,18 @@ def run_improvement(
     clock: Clock = time.time,
     on_stage: Callable[[Improvement], None] | None = None,
     until: Stage | None = None,
+    hand_off: str | None = None,
 ) -> Improvement:
     """Drive the improvement from its last finished stage to a decision, a stall or a cancel
-    (or until the stage ``until`` has finished: the HTTP edge runs only the quick stages)."""
+    (or until the stage ``until`` has finished: the HTTP edge runs the quick stages inline and
+    leaves the improvement ``waiting``, ``hand_off`` saying who runs the next stage)."""
     while True:
         current = store.get_model(IMPROVEMENTS, improvement_id, Improvement)
         stage = next_stage(current.stage)
         if current.terminal or current.cancel_requested or stage is None:
             return current
         if until is not None and STAGES.index(stage) > STAGES.index(until):
-            return _hand_off(store, improvement_id, stage, clock)
+            return _hand_off(store, improvement_id, stage, clock, hand_off)
         output = _output_of(store, current, stage, stages, clock)
         if output is None:  # stalled, failed or cancelled: the record says which
             current = store.get_model(IMPROVEMENTS, improvement_id, Improvement)
@@ -232,9 +234,12 @@ def _advance(
     return store.update_model(IMPROVEMENTS, improvement_id, Improvement, step)
 
 
-def _hand_off(store: Store, improvement_id: str, stage: Stage, clock: Clock) -> Improvement:
-    """Stop before ``stage``: ``waiting`` for a driver that runs the long stages (the job)."""
-    reason = f"{stage} runs in the improvement job (python -m cluster.jobs.improve)"
+def _hand_off(
+    store: Store, improvement_id: str, stage: Stage, clock: Clock, by: str | None
+) -> Improvement:
+    """Stop before ``stage``: ``waiting`` for a driver that runs the long stages (``by``;
+    default the job)."""
+    reason = f"{stage} runs {by or 'in the improvement job (python -m cluster.jobs.improve)'}"
 
     def step(current: Improvement | None) -> Improvement:
         assert current is not None
