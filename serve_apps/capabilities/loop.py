@@ -5,7 +5,8 @@ stages (``analyzed``, ``planned``: ``INLINE_UNTIL``) inline; the long ones (retr
 championship, the canary) then run in the background: one run record per improvement (id
 ``drive-<improvement id>``, operation ``drive_improvement``) handed to the application's run
 queue, whose thread drives the improvement to a decision (``GET /improvements/{id}`` shows the
-stages advancing, ``GET /runs/drive-…`` the run). The record's create-only write means
+stages advancing, ``GET /runs/drive-…`` the run), its Monte Carlo replicates (retraining trials,
+the championship) on the queue's shared worker pool. The record's create-only write means
 concurrent triggers start one driver; a replica that dies mid-run stops renewing the lease and
 the run is re-dispatched, and the driver resumes from the last finished stage. ``cancel`` marks
 the improvement cancelled: the driver stops after the stage it is in, writes no output for it and
@@ -17,7 +18,7 @@ loop's KPIs from the Store.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from serve_apps.runs import Progress, RunBook
 from serve_apps.schemas.improvements import ImprovementCreate, ImprovementDrive, PreflightRequest
@@ -37,6 +38,9 @@ from twinloop.loop.stages import default_stages
 from twinloop.loop.triggers import TriggerDecision
 from twinloop.store import Store
 
+if TYPE_CHECKING:
+    from actors.sandbox_pool import RayExecutor
+
 INLINE_UNTIL: Final = "planned"  # the last stage an HTTP request drives (milliseconds)
 DRIVE: Final = "drive_improvement"  # the background run's operation
 
@@ -55,6 +59,9 @@ class LoopOperations:
 
     def submit_run(self, run_id: str) -> bool:
         raise NotImplementedError  # CapabilityService's, first in the capability's bases
+
+    def executor(self, label: str) -> RayExecutor:
+        raise NotImplementedError  # CapabilityService's
 
     def start_improvement(self, request: ImprovementCreate) -> Improvement:
         try:
@@ -104,9 +111,11 @@ class LoopOperations:
             done = STAGES.index(current.stage) + 1 if current.stage in STAGES else len(STAGES)
             progress(done / len(STAGES), f"{current.stage}: {current.status}")
 
-        return run_improvement(
-            self.store, request.improvement_id, default_stages(), on_stage=report
-        )
+        ident = request.improvement_id
+        with self.executor("improvement") as executor:  # the run queue's shared worker pool
+            return run_improvement(
+                self.store, ident, default_stages(), on_stage=report, executor=executor
+            )
 
     def get_improvement(self, improvement_id: str) -> Improvement:
         return self.store.get_model(IMPROVEMENTS, improvement_id, Improvement)

@@ -23,9 +23,16 @@ from twinloop.analysis.analyzer import KIND as ANALYSES
 from twinloop.analysis.analyzer import FailureAnalysis
 from twinloop.errors import InvalidInput, NotFound
 from twinloop.improve.pipeline import KIND as RUNS
-from twinloop.improve.pipeline import RetrainRequest, RetrainRun, plan, retrain, run_id
+from twinloop.improve.pipeline import (
+    RetrainRequest,
+    RetrainRun,
+    SearchFn,
+    plan,
+    retrain,
+    run_id,
+)
 from twinloop.improve.recipe import Recipe
-from twinloop.improve.search import DataSource
+from twinloop.improve.search import DataSource, run_search
 from twinloop.loop.machine import StageContext, StageResult, StageUnavailable
 from twinloop.loop.model import EvidenceLink
 from twinloop.loop.quality import qa_summary, qa_verdict
@@ -33,6 +40,12 @@ from twinloop.registry.registry import Registry
 
 SAMPLES = 4  # recipes per search: the loop's default budget on 2 cores
 WARM_MAX = 2  # past winners tried first; the other samples keep exploring the space
+
+
+def searcher(context: StageContext) -> SearchFn:
+    """The in-process successive halving, its replicates on the context's executor."""
+    executor = context.executor
+    return lambda spec, data: run_search(spec, data=data, executor=executor)
 
 
 def warm_recipes(configs: object) -> list[Recipe]:
@@ -69,7 +82,7 @@ def candidates(context: StageContext) -> StageResult:
     ident = run_id(request, analysis.experiment_id, champion)
     run = context.store.find_model(RUNS, ident, RetrainRun)
     if run is None:
-        run = retrain(registry, context.store, request, analysis)
+        run = retrain(registry, context.store, request, analysis, searcher(context))
     evidence = (EvidenceLink(kind=RUNS, id=run.id, note="the retraining run"),)
     conf = run.result.confirmation
     outcome = {
