@@ -71,12 +71,14 @@ class Ingress:
             for name, service in IN_REPLICA.items()
             if name in handles and config.limits.ingress_answer_bytes > 0
         }
+        queue = RunQueueClient(config)
+        queue.actor()  # started now: a capability hands its own runs to it by name
         self.edge = Edge(
             config=config,
             runs=RunBook(store),
             capabilities=clients,
             in_replica=in_replica,
-            queue=RunQueueClient(config),
+            queue=queue,
         )
 
     def __serve_build_asgi_app__(self) -> FastAPI:

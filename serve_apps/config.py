@@ -10,6 +10,7 @@ folder that does not survive a restart.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -58,6 +59,13 @@ class AppConfig(BaseModel):
     settings: Settings
     limits: Limits
     sandbox: SandboxPool = SandboxPool()
+
+
+def run_queue_name(config: AppConfig) -> str:
+    """The named actor of the run queue of the application built with ``config``: one per
+    config, found by name from any of its replicas (``serve_apps.run_queue``)."""
+    digest = hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:16]
+    return f"twinloop-run-queue-{digest}"
 
 
 def app_config(args: dict[str, Any] | AppArgs | None = None) -> AppConfig:

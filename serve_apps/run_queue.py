@@ -19,7 +19,6 @@ lost with it is re-dispatched by the next poll once its lease ran out (``serve_a
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -33,7 +32,7 @@ from serve_apps.capabilities.base import CapabilityService
 from serve_apps.capabilities.metrics import MetricsService
 from serve_apps.capabilities.registry import RegistryService
 from serve_apps.capabilities.twin import TwinService
-from serve_apps.config import AppConfig
+from serve_apps.config import AppConfig, run_queue_name
 from serve_apps.routes import OPERATIONS
 from serve_apps.runs import RunBook
 
@@ -120,9 +119,8 @@ class RunQueueClient:
     """The ingress's side of the queue: finds (or starts) the named actor and submits to it."""
 
     def __init__(self, config: AppConfig) -> None:
-        digest = hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:16]
         self.config = config
-        self.name = f"twinloop-run-queue-{digest}"
+        self.name = run_queue_name(config)
         self._actor: Any = None
         self._pending: set[asyncio.Task[None]] = set()
 

@@ -102,6 +102,23 @@ class RunBook:
         self.store.put_model(RUN_KIND, record.id, record, expected_version=0)
         return record
 
+    def create_once(
+        self, run_id: str, operation: str, request: Mapping[str, Any]
+    ) -> tuple[RunRecord, bool]:
+        """The run ``run_id``: created queued, unless one is active (returned with False). A
+        finished one is replaced (compare-and-set), so the work can be run again later."""
+        now = self.clock()
+        record = RunRecord(
+            id=run_id, operation=operation, status="queued", progress=0.0,
+            request=dict(request), created_at=now, updated_at=now,
+        )  # fmt: skip
+        found = self.store.find(RUN_KIND, run_id)
+        if found is not None and found.to_model(RunRecord).status in ACTIVE:
+            return found.to_model(RunRecord), False
+        if self._write(record, 0 if found is None else found.version):
+            return record, True
+        return self.get(run_id), False  # a concurrent caller created it first
+
     def get(self, run_id: str) -> RunRecord:
         found = self.store.find(RUN_KIND, run_id)
         if found is None:

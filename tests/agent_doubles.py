@@ -10,6 +10,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from twinloop.agents.protocol import AgentContext, Candidate
+from twinloop.improve.data import TrainingData
+from twinloop.improve.reference import sklearn_logistic
 from twinloop.sim.predictor import LogisticPredictor
 from twinloop.strategy.models import Action
 
@@ -22,6 +24,39 @@ class ColdStartBreaker(LogisticPredictor):
         history = np.abs(features[:, : self.n_base_features]).sum(axis=1)
         with np.errstate(invalid="ignore"):
             return scores * history / history
+
+
+def break_on_cold_start(artifact: bytes, n_base: int) -> bytes:
+    """The same ONNX scorer with the same bug: a row whose customer features are all zero
+    (no history) scores NaN; every other row scores as before."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load_from_string(artifact)
+    graph = model.graph
+    features, score = graph.input[0].name, graph.output[0].name
+    for name, values in (("cs_start", [0]), ("cs_end", [n_base]), ("cs_axis", [1])):
+        graph.initializer.append(helper.make_tensor(name, TensorProto.INT64, [1], values))
+    for name, value in (("cs_zero", 0.0), ("cs_nan", float("nan"))):
+        graph.initializer.append(helper.make_tensor(name, TensorProto.FLOAT, [], [value]))
+    graph.node.extend(
+        [
+            helper.make_node("Slice", [features, "cs_start", "cs_end", "cs_axis"], ["cs_x"]),
+            helper.make_node("Abs", ["cs_x"], ["cs_abs"]),
+            helper.make_node("ReduceSum", ["cs_abs", "cs_axis"], ["cs_sum"], keepdims=0),
+            helper.make_node("Equal", ["cs_sum", "cs_zero"], ["cs_cold"]),
+            helper.make_node("Where", ["cs_cold", "cs_nan", score], ["cs_score"]),
+        ]
+    )
+    graph.output.pop()
+    graph.output.append(helper.make_tensor_value_info("cs_score", TensorProto.FLOAT, [None]))
+    return bytes(model.SerializeToString())
+
+
+def cold_start_onnx(config: dict[str, Any], data: TrainingData, seed: int) -> bytes:
+    """A trainer (``train(config, data, seed)``) whose ONNX models have the cold-start bug:
+    scikit-learn's logistic regression, sound on every customer with a history."""
+    return break_on_cold_start(sklearn_logistic(config, data, seed), data.n_base)
 
 
 class SlowAgent:

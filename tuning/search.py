@@ -11,7 +11,9 @@ confirmed on fresh seeds by the core (``assemble``).
 
 ASHA decides asynchronously, so *which* weak trials stop after which batch can depend on the
 order trials finish; every reported number is a function of (recipe, seed, batch), and the
-best recipe is the best among the trials that reached the last batch.
+best recipe is the best among the trials that reached the last batch. The spec's warm-start
+recipes (past winners of the failure's pattern) are Tune's ``points_to_evaluate``: its first
+trials, before the grid over the space's draws.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
+from ray.tune.search.basic_variant import BasicVariantGenerator
 
 from twinloop.improve.data import TrainingData
 from twinloop.improve.recipe import Recipe
@@ -87,6 +90,22 @@ def _scheduler(spec: RetrainSpec) -> ASHAScheduler:
     )
 
 
+def search_space(spec: RetrainSpec) -> tuple[dict[str, Any], BasicVariantGenerator, int]:
+    """(param_space, search_alg, num_samples): the warm-start recipes as Tune's
+    ``points_to_evaluate``, run first, then one grid over the space's recipes.
+
+    ``BasicVariantGenerator`` lets each point replace one sample, a point that fixes the grid
+    key giving one trial: so ``num_samples`` is the points plus the one sample of the grid.
+    """
+    warm = [r.name for r in spec.warm_recipes()]
+    drawn = [r.name for r in spec.recipes() if r.name not in warm]
+    if not drawn:  # every sample is a warm start: the grid is theirs
+        return {"recipe": tune.grid_search(warm)}, BasicVariantGenerator(), 1
+    points = [{"recipe": name} for name in warm]
+    generator = BasicVariantGenerator(points_to_evaluate=points)
+    return {"recipe": tune.grid_search(drawn)}, generator, len(points) + 1
+
+
 def _collect(
     spec: RetrainSpec, results: tune.ResultGrid, data: TrainingData, start: float
 ) -> RetrainResult:
@@ -126,20 +145,22 @@ def search_retraining(
     """
     start = time.perf_counter()
     data = data if data is not None else spec.data.load(spec.environment)
-    names = [r.name for r in spec.recipes()]
     with tempfile.TemporaryDirectory(prefix="twinloop-tune-") as tmp:
         folder = Path(storage_path or tmp) / EXPERIMENT
         folder.mkdir(parents=True, exist_ok=True)
         # The spec beside Tune's own state: restore needs it to rebuild the data before Tune runs.
         (folder / SPEC_FILE).write_text(spec.model_dump_json())
+        param_space, search_alg, num_samples = search_space(spec)
         tuner = tune.Tuner(
             _trainable(spec, data),
-            param_space={"recipe": tune.grid_search(names)},
+            param_space=param_space,
             tune_config=tune.TuneConfig(
                 metric="gain",
                 mode="max",
                 scheduler=_scheduler(spec),
                 max_concurrent_trials=spec.max_concurrent_trials,
+                search_alg=search_alg,
+                num_samples=num_samples,
             ),
             run_config=tune.RunConfig(
                 name=EXPERIMENT,

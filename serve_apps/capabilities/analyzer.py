@@ -38,6 +38,7 @@ class AnalyzerService(CapabilityService, LoopOperations):
         return {
             "analyze_failure": lambda request, _progress: self._analyze(request),
             "plan_improvements": lambda request, _progress: self._plan(request),
+            "drive_improvement": self._drive,
         }
 
     def analyze_failure(self, request: AnalyzeRequest) -> AnalyzeResponse:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from cluster.store_factory import open_store
-from serve_apps.config import AppConfig
+from serve_apps.config import AppConfig, run_queue_name
 from serve_apps.routes import OPERATIONS
 from serve_apps.runs import Operation, Progress, RunBook, RunStatus, execute
 from serve_apps.telemetry import Telemetry
@@ -63,6 +63,21 @@ class CapabilityService:
         pool = self.config.sandbox
         workers = max(1, min(pool.max_workers, int(free // pool.cpus_per_worker)))
         return RayExecutor(workers, num_cpus=pool.cpus_per_worker, label=label, on_result=on_result)
+
+    def submit_run(self, run_id: str) -> bool:
+        """Hand a run this replica created to the application's run queue (the named actor the
+        ingress starts). False without Ray or without the queue: the record then waits
+        ``queued`` until a poll of ``GET /runs/{id}`` or an ingress start re-dispatches it."""
+        import ray
+
+        if not ray.is_initialized():
+            return False
+        try:
+            queue = ray.get_actor(run_queue_name(self.config))
+        except ValueError:
+            return False
+        queue.submit.remote(run_id)  # fire and forget: the record carries the outcome
+        return True
 
     def background(self) -> Mapping[str, Callable[[Any, Progress], BaseModel]]:
         """Background-runnable operations: name → fn(request model, progress) -> result model."""

@@ -5,7 +5,7 @@ from fastapi.responses import Response
 
 from serve_apps.operations import Operation
 from serve_apps.routes.base import Call, IdPath, OperationRouter, json_response
-from serve_apps.schemas.improvements import ImprovementCreate, PreflightRequest
+from serve_apps.schemas.improvements import ImprovementCreate, ImprovementDrive, PreflightRequest
 from twinloop.loop import Improvement
 from twinloop.loop.kpis import LoopKpis
 from twinloop.loop.preflight import Preflight
@@ -41,6 +41,17 @@ CANCEL_IMPROVEMENT = Operation(
     response=Improvement,
     tag="improvements",
 )
+RESUME_IMPROVEMENT = Operation(
+    name="drive_improvement",  # also the background run that drives an improvement
+    capability="analyzer",
+    method="POST",
+    path="/improvements/{improvement_id}/resume",
+    request=ImprovementDrive,  # the run's stored body; the route itself takes none
+    response=Improvement,
+    status=202,
+    tag="improvements",
+    summary="Drive the improvement's remaining stages in the background (after a stall)",
+)
 PREFLIGHT = router.declare(
     Operation(
         name="preflight",
@@ -70,6 +81,12 @@ async def get_improvement(improvement_id: IdPath, call: Call) -> Response:
 @router.endpoint(CANCEL_IMPROVEMENT)
 async def cancel_improvement(improvement_id: IdPath, call: Call) -> Response:
     return json_response(await call(CANCEL_IMPROVEMENT, improvement_id))
+
+
+@router.endpoint(RESUME_IMPROVEMENT)
+async def resume_improvement(improvement_id: IdPath, call: Call) -> Response:
+    improvement = await call(RESUME_IMPROVEMENT, improvement_id)
+    return json_response(improvement, 202, {"Location": f"/improvements/{improvement_id}"})
 
 
 @router.endpoint(KPIS)

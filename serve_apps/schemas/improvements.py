@@ -49,6 +49,14 @@ class ImprovementCreate(EdgeModel, ImprovementSpec):
         return ImprovementSpec.model_validate(self.model_dump(exclude={"trigger"}))
 
 
+class ImprovementDrive(EdgeModel):
+    """The body of a ``drive_improvement`` background run: which improvement to drive."""
+
+    model_config = EDGE_CONFIG
+
+    improvement_id: str = Field(pattern=ID_FIELD_PATTERN, description="An improvement's id.")
+
+
 class PreflightRequest(EdgeModel, PreflightSpec):
     """``POST /preflight``: the planned test's id, the champion-vs-challenger head-to-head in
     the twin (the body of ``POST /sandbox/compare``), the KPI and the planned test's size."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -111,3 +112,30 @@ def test_core_search_without_ray_agrees_on_the_fix() -> None:
     assert result.confirmation is not None and result.confirmation.confirmed
     assert result.best is not None
     assert result.best.recipe.segment_weights.get("enterprise", 1.0) >= 1.0
+
+
+def test_a_warm_start_is_tunes_first_trial(ray_session: Any, tmp_path: Path) -> None:
+    """A past winner's recipe is Tune's first point to evaluate: trial 00000 runs it (as
+    ``w000``), once, and the space's draws fill the other samples."""
+    past = Recipe(name="r002", segment_weights={"enterprise": 4.2}, l2=0.7, threshold=0.47)
+    spec = _spec(1).model_copy(
+        update={
+            "warm_start": [past],
+            "samples": 3,
+            "max_batches": 1,
+            "confirm_replicates": 4,
+            "trainer": LOGISTIC,
+            "space": space_from_segments(["enterprise"], environment("sales")),
+        }
+    )
+    result = search_retraining(spec, storage_path=tmp_path)
+    trial_params = {
+        folder.name: json.loads((folder / "params.json").read_text())
+        for folder in (tmp_path / EXPERIMENT).iterdir()
+        if (folder / "params.json").exists()
+    }
+    first = [params for name, params in trial_params.items() if "_00000_" in name]
+    assert first == [{"recipe": "w000"}], trial_params
+    assert sorted(p["recipe"] for p in trial_params.values()) == ["r000", "r001", "w000"]
+    assert result.trials[0].recipe == past.model_copy(update={"name": "w000"})
+    assert [t.recipe.name for t in result.trials] == ["w000", "r000", "r001"]

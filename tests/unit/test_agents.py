@@ -27,7 +27,12 @@ from twinloop.agents.protocol import AgentContext, Candidate
 from twinloop.agents.qa import QaAgent
 from twinloop.agents.registry import BUILTIN, discover
 from twinloop.agents.results import ACTION_RESULTS, ActionResult
-from twinloop.sim.models import PredictorModel
+from twinloop.agents.twin import environment_of
+from twinloop.improve.data import twin_data
+from twinloop.improve.recipe import Recipe
+from twinloop.improve.reference import SKLEARN_LOGISTIC
+from twinloop.improve.trainer import train_model
+from twinloop.sim.models import OnnxModel, PredictorModel
 from twinloop.store import SqliteStore
 from twinloop.strategy import Plan, build_plan
 
@@ -127,6 +132,31 @@ def test_qa_fails_the_cold_start_breaker_and_passes_the_champion(
         "missing_values",
         "extreme_values",
     }
+
+
+def test_qa_scores_onnx_candidates_and_vetoes_the_cold_start_bug(
+    setting: tuple[Plan, AgentContext],
+) -> None:
+    """ONNX artifacts go through the same scenarios: a sound scikit-learn export passes every
+    one; the same export with a cold-start bug (NaN without history) fails on cold_start."""
+    plan, context = setting
+    env = environment_of(context)
+    data = twin_data(env, 3_000, 4)
+    sound = train_model(SKLEARN_LOGISTIC, Recipe(name="onnx-sound"), data, 0)
+    broken = train_model("tests.agent_doubles:cold_start_onnx", Recipe(name="onnx-cold"), data, 0)
+    assert isinstance(sound, OnnxModel) and isinstance(broken, OnnxModel)
+    candidates = tuple(
+        Candidate(name=m.name, agent="test", action_id="a", model=m) for m in (sound, broken)
+    )
+    gated = QaAgent().propose(
+        plan.actions[0], context.model_copy(update={"candidates": candidates})
+    )
+    gates = {c.name: c.gate for c in gated}
+    good, bad = gates["onnx-sound"], gates["onnx-cold"]
+    assert good is not None and good.passed, good
+    assert all(c.candidate_accuracy is not None for c in good.checks)
+    assert bad is not None and not bad.passed and bad.failed_scenario == "cold_start"
+    assert "invalid scores" in bad.checks[0].detail
 
 
 def test_ml_pipeline_retrains_the_segment_fix(setting: tuple[Plan, AgentContext]) -> None:

@@ -3,9 +3,11 @@
 A champion trained blind to the enterprise segment loses in the twin; the loop analyses, plans
 (``ml_pipeline``), retrains and registers ``v2``, holds the championship (confirmation on fresh
 seeds) and runs the canary on twin traffic, which promotes ``v2`` to champion. Running it again
-moves nothing and registers nothing. With a family gate that cannot pass (a required ``qa``
-result nobody reported) the championship refuses and the improvement is abandoned, alias
-untouched.
+moves nothing and registers nothing. The qa agent gates every registered candidate: ``v2``
+passes its edge-case scenarios, while a retrained ONNX candidate planted to break on cold-start
+customers wins on ordinary traffic and is still vetoed (abandoned with the qa reason, alias
+untouched). With a family gate that cannot pass (a required external result nobody reported)
+the championship refuses and the improvement is abandoned, alias untouched.
 """
 
 from __future__ import annotations
@@ -14,58 +16,42 @@ from pathlib import Path
 
 import pytest
 
-from twinloop.analysis.analyzer import KIND as ANALYSES
-from twinloop.analysis.analyzer import analyze_failure
+from tests.loop_family import plant
 from twinloop.championship.hold import KIND as DECISIONS
 from twinloop.config import load_settings
-from twinloop.improve.data import twin_data
+from twinloop.improve.pipeline import KIND as RUNS
+from twinloop.improve.pipeline import RetrainRun
 from twinloop.improve.recipe import Recipe
 from twinloop.improve.reference import LOGISTIC
-from twinloop.improve.trainer import train_model
 from twinloop.loop import STAGE_OUTPUTS, ImprovementSpec, run_improvement, start_improvement
 from twinloop.loop.kpis import loop_kpis
 from twinloop.loop.machine import StageContext, StageFn, StageResult
 from twinloop.loop.model import Stage
 from twinloop.loop.stages import default_stages
-from twinloop.registry.models import Gates, ModelFamily
+from twinloop.registry.models import Gates
 from twinloop.registry.registry import Registry
-from twinloop.sim.domains import environment
-from twinloop.sim.lifecycle import simulate
-from twinloop.sim.spec import SimulationSpec
 from twinloop.store import SqliteStore
 
 FAMILY = "lead-scoring"
 
 
-def planted(tmp_path: Path, gates: Gates) -> tuple[SqliteStore, Registry, str]:
-    """A family whose champion is blind to enterprise, and the analysis of the A/B test it lost."""
+def planted(
+    tmp_path: Path, gates: Gates, trainer: str = LOGISTIC
+) -> tuple[SqliteStore, Registry, str]:
+    """A family whose champion is blind to enterprise, and the analysis of the A/B test it lost;
+    ``trainer`` is the family's (what the loop retrains with)."""
     store = SqliteStore(tmp_path / "twinloop.sqlite3")
     registry = Registry(store, settings=load_settings())
-    family = ModelFamily(name=FAMILY, primary_kpi="revenue", trainer=LOGISTIC, gates=gates)
-    registry.create_family(family)
-    env = environment("sales")
-    blind = train_model(
-        LOGISTIC,
-        Recipe(name="champion", segment_weights={"enterprise": 0.0}),
-        twin_data(env, 8_000, 1),
-        0,
-    )
-    sound = train_model(LOGISTIC, Recipe(name="previous"), twin_data(env, 3_000, 2), 0)
-    registry.move_alias(FAMILY, "champion", registry.register(FAMILY, blind).id)
-    units = simulate(
-        SimulationSpec(
-            environment=env.model_copy(update={"initial_customers": 20_000}),
-            models=[sound, blind], allocation=[0.5, 0.5], days=14, seed=5, record_units=True,
-        )
-    ).units  # fmt: skip
-    variants = [{"name": "previous", "control": True}, {"name": "champion"}]
-    analysis = analyze_failure(
-        {"experimentId": "lost-enterprise", "variants": variants, "environment": "sales"},
-        raw_table=units,
-    )
-    store.put(ANALYSES, analysis.experiment_id, analysis.model_dump(mode="json"))
+    plant(store, registry, FAMILY, "lost-enterprise", gates=gates, trainer=trainer)
     spec = ImprovementSpec(experiment_id="lost-enterprise", family=FAMILY, seed=2)
     return store, registry, start_improvement(store, spec)[0].id
+
+
+def started(store: SqliteStore, registry: Registry, family: str, experiment: str) -> str:
+    """Plant ``experiment``'s lost test for ``family`` and start its improvement (seed 2)."""
+    plant(store, registry, family, experiment)
+    spec = ImprovementSpec(experiment_id=experiment, family=family, seed=2)
+    return start_improvement(store, spec)[0].id
 
 
 def outcome(store: SqliteStore, ident: str, stage: str) -> dict[str, object]:
@@ -84,6 +70,8 @@ def test_a_segment_blind_champion_is_replaced_once(
     assert outcome(store, ident, "planned")["chosen"] == "ml_pipeline"
     cand = outcome(store, ident, "candidates")
     assert cand["registered"] == "v2" and cand["champion"] == "v1"
+    qa = cand["qa"]
+    assert isinstance(qa, dict) and qa["passed"] is True and qa["failed_scenario"] is None, qa
     assert (done.stage, done.status) == ("promoted", "done"), done.reason
     champ = outcome(store, ident, "championship")
     assert champ["verdict"] == "promote" and champ["winner"] == "v2", champ["reasons"]
@@ -105,17 +93,73 @@ def test_a_segment_blind_champion_is_replaced_once(
 def test_the_loop_never_promotes_when_the_championship_gates_fail(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A required qa gate with no qa result fails the confirmation: abandoned, alias unmoved."""
+    """A required external gate nobody reports (a security review) fails the confirmation:
+    abandoned, alias unmoved (qa itself reports, and passes)."""
     monkeypatch.setenv("TWINLOOP_DATA_DIR", str(tmp_path))
-    store, registry, ident = planted(tmp_path, Gates(required_external=["qa"]))
+    store, registry, ident = planted(tmp_path, Gates(required_external=["security_review"]))
     done = run_improvement(store, ident, default_stages())
     assert (done.stage, done.status) == ("abandoned", "done"), done.reason
     champ = outcome(store, ident, "championship")
     assert champ["verdict"] == "keep_champion" and champ["winner"] is None
-    assert "qa" in (done.reason or ""), done.reason
+    assert "security_review" in (done.reason or ""), done.reason
     assert store.find(STAGE_OUTPUTS, f"{ident}.canary") is None
     assert registry.alias(FAMILY, "champion").version == "v1"
     assert [s.version for s in registry.alias_history(FAMILY, "champion")] == ["v1"]
+
+
+def test_a_candidate_that_breaks_on_cold_start_is_vetoed_by_qa(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The family retrains to ONNX with a cold-start bug: the candidate is confirmed on ordinary
+    traffic, qa fails it on cold_start, the championship refuses: abandoned, alias unmoved."""
+    monkeypatch.setenv("TWINLOOP_DATA_DIR", str(tmp_path))
+    store, registry, ident = planted(tmp_path, Gates(), "tests.agent_doubles:cold_start_onnx")
+    done = run_improvement(store, ident, default_stages())
+    cand = outcome(store, ident, "candidates")
+    assert cand["registered"] == "v2"
+    assert registry.version(FAMILY, "v2").model.type == "onnx"
+    qa = cand["qa"]
+    assert isinstance(qa, dict) and qa["passed"] is False and qa["failed_scenario"] == "cold_start"
+    assert (done.stage, done.status) == ("abandoned", "done"), done.reason
+    assert "qa" in (done.reason or "") and "cold_start" in (done.reason or ""), done.reason
+    champ = outcome(store, ident, "championship")
+    assert champ["verdict"] == "keep_champion" and champ["winner"] is None
+    assert store.find(STAGE_OUTPUTS, f"{ident}.canary") is None
+    assert [s.version for s in registry.alias_history(FAMILY, "champion")] == ["v1"]
+    assert registry.alias(FAMILY, "challenger").version is None
+
+
+def test_a_third_family_starts_its_search_at_the_past_winner(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two promoted improvements of one failure pattern in lead-scoring (its champion rolled
+    back to the blind v1 in between), then a third family with the same failure: ml_pipeline is
+    ranked first with its posterior 3/4, and the retraining run's first trial is the past
+    winner's recipe (the learning's warm start), named ``w000``."""
+    monkeypatch.setenv("TWINLOOP_DATA_DIR", str(tmp_path))
+    store, registry, first = planted(tmp_path, Gates())
+    assert run_improvement(store, first, default_stages()).stage == "promoted"
+    registry.move_alias(FAMILY, "champion", "v1", expected="v2", by="user", reason="rollback")
+    second = started(store, registry, FAMILY, "lost-enterprise-2")
+    assert run_improvement(store, second, default_stages()).stage == "promoted"
+    winners = [outcome(store, i, "candidates")["winner_config"] for i in (first, second)]
+    third = started(store, registry, "lead-scoring-eu", "lost-enterprise-eu")
+    done = run_improvement(store, third, default_stages())
+    assert done.terminal, done.reason  # its own decision; the search is what is checked
+    planned = outcome(store, third, "planned")
+    rows = planned["actions"]
+    assert isinstance(rows, list) and planned["chosen"] == "ml_pipeline"
+    assert rows[0]["kind"] == "ml_pipeline"
+    assert rows[0]["expected"] == pytest.approx(rows[0]["value"] * 0.75)  # Beta(3, 1) mean
+    warm = planned["warm_start"]
+    assert isinstance(warm, list) and warm and warm[0] in winners
+    run = store.get_model(RUNS, str(outcome(store, third, "candidates")["run_id"]), RetrainRun)
+    assert run.result.trials[0].recipe == Recipe.model_validate(warm[0]).model_copy(
+        update={"name": "w000"}
+    )
+    assert [t.recipe.name for t in run.result.trials][: len(warm)] == [
+        f"w{i:03d}" for i in range(len(warm))
+    ]
 
 
 class DriverKilled(Exception):

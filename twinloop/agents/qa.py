@@ -8,7 +8,10 @@ values. On each scenario a candidate must return one finite score in [0, 1] per 
 expected hit rate (against the twin's P(intent), on the rows the edge case touched) may not fall
 more than ``TOLERANCE`` below the reference model's (the champion, else the model improved). The
 first failing scenario vetoes the candidate: the championship reads the gate as an external
-result. Profiles have no scores to check and pass with that said.
+result. A predictor and an ONNX artifact (resolved: its bytes attached) are scored the same way,
+each at its own decision rule (a predictor's thresholds; an ONNX graph carries its threshold, so
+it acts at ``score >= 0.5`` as the twin does). Profiles have no scores to check and pass with
+that said.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from twinloop.replication.synthetic.edgecases import (
 from twinloop.replication.synthetic.generate import EdgeCase, SyntheticSpec, synthesize
 from twinloop.sim.environment import BusinessEnvironment
 from twinloop.sim.groundtruth import intent_probability, predictor_features
-from twinloop.sim.models import ModelSpec, PredictorModel, load_predictor
+from twinloop.sim.models import ModelSpec, PredictorModel, ScoredModel, load_predictor
 from twinloop.strategy.models import Action
 
 TOLERANCE = 0.05
@@ -100,17 +103,29 @@ def _scorer(
     feats = predictor_features(env, x, seg)
 
     def score(model: ModelSpec) -> NDArray[np.float64] | str:
-        assert isinstance(model, PredictorModel)
+        assert isinstance(model, ScoredModel)
         try:
-            s = np.asarray(load_predictor(model).predict(feats), dtype=np.float64).reshape(-1)
+            predictor = load_predictor(model)
+            check = getattr(predictor, "check_features", None)  # an ONNX graph's input width
+            if check is not None:
+                check(feats.shape[1], "model")
+            s = np.asarray(predictor.predict(feats), dtype=np.float64).reshape(-1)
         except Exception as exc:  # a candidate that raises fails the scenario, it is not our crash
             return f"predict raised {type(exc).__name__}: {exc}"
         if s.size != len(seg) or not np.all(np.isfinite(s)) or s.min() < 0 or s.max() > 1:
             return f"invalid scores: {s.size} for {len(seg)} rows, finite={np.isfinite(s).all()}"
-        act = s >= model.thresholds(names)[seg]
+        act = s >= _thresholds(model, names)[seg]
         return np.where(act, p, 1.0 - p)
 
     return score
+
+
+def _thresholds(model: ScoredModel, names: list[str]) -> NDArray[np.float64]:
+    """Per-segment decision thresholds: a predictor's own; 0.5 for an ONNX graph, which folds
+    its recipe's threshold into the score (``twinloop.improve.onnxexport.shift_threshold``)."""
+    if isinstance(model, PredictorModel):
+        return model.thresholds(names)
+    return np.full(len(names), 0.5)
 
 
 def _tables(
@@ -128,7 +143,7 @@ def _tables(
 
 def gate(candidate: Candidate, reference: ModelSpec, context: AgentContext) -> QaGate:
     """Run the candidate through every scenario; the first failure is the veto."""
-    if not isinstance(candidate.model, PredictorModel):
+    if not isinstance(candidate.model, ScoredModel):
         check = ScenarioCheck(
             scenario="all",
             passed=True,
@@ -146,7 +161,7 @@ def gate(candidate: Candidate, reference: ModelSpec, context: AgentContext) -> Q
         score = _scorer(env, shown, truth, means)
         n = max(1, round(judged * rows))
         mine = score(candidate.model)
-        ref = score(reference) if isinstance(reference, PredictorModel) else None
+        ref = score(reference) if isinstance(reference, ScoredModel) else None
         ref_acc = float(np.mean(ref[:n])) if isinstance(ref, np.ndarray) else None
         if isinstance(mine, str):
             checks.append(

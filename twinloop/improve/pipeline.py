@@ -1,11 +1,12 @@
 """Retrain a family after a failure: plan the search, run it, keep the run, register the winner.
 
-The family (registry) gives the environment it is judged in, its champion, its trainer, its
-primary KPI and the probability its gates demand; the failure analysis gives the search space.
-The search itself is passed in (the in-process successive halving, or Ray Tune from
-``tuning/``), so this module stays pure. The run is kept in the Store (kind ``retrain_runs``)
-with every trial; a confirmed candidate becomes a new model version whose lineage names its
-parent (the champion), the recipe and trainer, the training data's fingerprint and the
+The family (registry) gives the environment it is judged in, its champion, its trainer, its primary
+KPI and the probability its gates demand; the failure analysis gives the search space. The search
+itself is passed in (the in-process successive halving, or Ray Tune from ``tuning/``), so this
+module stays pure. A request's ``warm_start`` recipes (past winners of the failure's pattern, from
+the loop's learning) become the search's first trials. The run is kept in the Store (kind
+``retrain_runs``) with every trial; a confirmed candidate becomes a new model version whose lineage
+names its parent (the champion), the recipe and trainer, the training data's fingerprint and the
 analysis, with the run as its evidence. Nothing is registered unless the confirmation agrees.
 """
 
@@ -21,11 +22,13 @@ from twinloop.analysis.analyzer import FailureAnalysis
 from twinloop.contract import FrozenModel
 from twinloop.errors import InvalidInput
 from twinloop.improve.data import TrainingData
+from twinloop.improve.recipe import Recipe
 from twinloop.improve.reference import LOGISTIC
 from twinloop.improve.search import DataSource, RetrainResult, RetrainSpec, run_search
 from twinloop.improve.space import space_from_analysis
 from twinloop.registry.models import Evidence, Lineage
 from twinloop.registry.registry import Registry
+from twinloop.sim.environment import BusinessEnvironment
 from twinloop.store import Store
 
 KIND: Final = "retrain_runs"
@@ -40,6 +43,12 @@ class RetrainRequest(FrozenModel):
     seed: int = Field(default=0, ge=0, lt=2**63)
     data: DataSource = Field(default_factory=DataSource)
     register_version: bool = Field(default=True, description="Register a confirmed candidate.")
+    warm_start: list[Recipe] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Past winners' recipes, tried first (those this environment cannot apply "
+        "are dropped).",
+    )
 
 
 class RetrainRun(FrozenModel):
@@ -56,7 +65,9 @@ class RetrainRun(FrozenModel):
 
 def run_id(request: RetrainRequest, analysis_id: str, champion: str) -> str:
     """Deterministic id: the same request on the same failure and champion is the same run."""
-    key = f"{request.model_dump_json()}|{analysis_id}|{champion}"
+    # Without a warm start the key is what it was before warm starts existed: kept runs keep ids.
+    fields = request.model_dump_json(exclude=None if request.warm_start else {"warm_start"})
+    key = f"{fields}|{analysis_id}|{champion}"
     return f"{request.family}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
 
@@ -81,8 +92,19 @@ def plan(
         kpi=family.primary_kpi,
         confirm_probability=family.gates.primary_prob,
         seed=request.seed,
+        warm_start=[r for r in request.warm_start if applies(r, env)],
     )
     return spec, champion
+
+
+def applies(recipe: Recipe, env: BusinessEnvironment) -> bool:
+    """Whether a recipe (a past winner, maybe of another family) names only this environment's
+    segments and features: a warm start is a hint, never a reason to fail a search."""
+    segments = {s.name for s in env.segments}
+    features = recipe.features or []
+    return set(recipe.segment_weights) <= segments and all(
+        0 <= i < env.n_features for i in features
+    )
 
 
 def _search_in_process(spec: RetrainSpec, data: TrainingData) -> RetrainResult:

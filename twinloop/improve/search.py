@@ -6,7 +6,9 @@ Batch ``b`` has the same seeds for every trial, so trials are compared on the sa
 a trial's running paired gain after ``b`` batches is a function of (recipe, seed, b) alone.
 Replicates are the resource successive halving spends: after batch 1, 2, 4 … only the best
 ``1/reduction_factor`` of the trials go on (:func:`run_search` does it synchronously, in-process;
-``tuning/`` lets Ray Tune's ASHA do it asynchronously over a cluster). The best survivor is then
+``tuning/`` lets Ray Tune's ASHA do it asynchronously over a cluster). A spec's ``warm_start``
+recipes (past winners of the same failure pattern) are its first trials — Tune's
+``points_to_evaluate`` — and take the first of its ``samples``. The best survivor is then
 re-run on *fresh* seeds it was never selected on (the winner's-curse guard); only that
 confirmation's numbers decide.
 """
@@ -78,6 +80,11 @@ class RetrainSpec(FrozenModel):
     confirm_probability: float = Field(default=0.95, gt=0.5, lt=1.0)
     seed: int = Field(default=0, ge=0, lt=2**63)
     max_concurrent_trials: int = Field(default=2, ge=1, le=1_000)
+    warm_start: list[Recipe] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Recipes tried first (past winners; Tune's points_to_evaluate).",
+    )
 
     @field_validator("environment")
     @classmethod
@@ -93,7 +100,17 @@ class RetrainSpec(FrozenModel):
         return value
 
     def recipes(self) -> list[Recipe]:
-        return sample_recipes(self.space, self.samples, self.seed)
+        """The warm-start recipes first (``w000``, …), then the space's draws up to ``samples``."""
+        warm = self.warm_recipes()
+        rest = self.samples - len(warm)
+        return warm + (sample_recipes(self.space, rest, self.seed) if rest > 0 else [])
+
+    def warm_recipes(self) -> list[Recipe]:
+        """The warm-start recipes as trials name them (each takes one of ``samples``)."""
+        return [
+            r.model_copy(update={"name": f"w{i:03d}"})
+            for i, r in enumerate(self.warm_start[: self.samples])
+        ]
 
     def operational(self) -> Operational:
         c = self.champion

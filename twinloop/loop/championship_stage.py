@@ -71,7 +71,7 @@ def championship(context: StageContext) -> StageResult:
             days=DAYS,
             external_gates=qa_gates(before),
         )
-        decision = hold_championship(registry, spec, decision_id=ident)
+        decision = hold_championship(registry, spec, decision_id=ident, executor=context.executor)
     return _result(decision, ident, champion)
 
 

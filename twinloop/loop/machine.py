@@ -42,6 +42,7 @@ from twinloop.loop.model import (
     next_stage,
     output_id,
 )
+from twinloop.sandbox.executor import Executor
 from twinloop.store import Store
 
 Clock = Callable[[], float]
@@ -88,6 +89,9 @@ class StageContext:
     stage: Stage
     outputs: Mapping[Stage, StageOutput]
     seed: int
+    # Where a stage's Monte Carlo replicates run (a Ray worker pool under Serve); None: in-process.
+    # Results do not depend on it: replicates are seeded by their position, not their worker.
+    executor: Executor | None = None
 
     def derived_id(self, *parts: str | int) -> str:
         """A Store id that is the same on every run of this stage of this improvement."""
@@ -120,17 +124,20 @@ def run_improvement(
     clock: Clock = time.time,
     on_stage: Callable[[Improvement], None] | None = None,
     until: Stage | None = None,
+    hand_off: str | None = None,
+    executor: Executor | None = None,
 ) -> Improvement:
     """Drive the improvement from its last finished stage to a decision, a stall or a cancel
-    (or until the stage ``until`` has finished: the HTTP edge runs only the quick stages)."""
+    (or until the stage ``until`` has finished: the HTTP edge runs the quick stages inline and
+    leaves the improvement ``waiting``, ``hand_off`` saying who runs the next stage)."""
     while True:
         current = store.get_model(IMPROVEMENTS, improvement_id, Improvement)
         stage = next_stage(current.stage)
         if current.terminal or current.cancel_requested or stage is None:
             return current
         if until is not None and STAGES.index(stage) > STAGES.index(until):
-            return _hand_off(store, improvement_id, stage, clock)
-        output = _output_of(store, current, stage, stages, clock)
+            return _hand_off(store, improvement_id, stage, clock, hand_off)
+        output = _output_of(store, current, stage, stages, clock, executor)
         if output is None:  # stalled, failed or cancelled: the record says which
             current = store.get_model(IMPROVEMENTS, improvement_id, Improvement)
             if on_stage is not None:
@@ -144,7 +151,12 @@ def run_improvement(
 
 
 def _output_of(
-    store: Store, current: Improvement, stage: Stage, stages: Mapping[Stage, StageFn], clock: Clock
+    store: Store,
+    current: Improvement,
+    stage: Stage,
+    stages: Mapping[Stage, StageFn],
+    clock: Clock,
+    executor: Executor | None = None,
 ) -> StageOutput | None:
     """The stage's stored output, running the stage first when it has none."""
     key = output_id(current.id, stage)
@@ -159,6 +171,7 @@ def _output_of(
         stage=stage,
         outputs=_outputs(store, current),
         seed=stage_seed(current.seed, stage),
+        executor=executor,
     )
     fn = stages.get(stage)
     try:
@@ -232,9 +245,12 @@ def _advance(
     return store.update_model(IMPROVEMENTS, improvement_id, Improvement, step)
 
 
-def _hand_off(store: Store, improvement_id: str, stage: Stage, clock: Clock) -> Improvement:
-    """Stop before ``stage``: ``waiting`` for a driver that runs the long stages (the job)."""
-    reason = f"{stage} runs in the improvement job (python -m cluster.jobs.improve)"
+def _hand_off(
+    store: Store, improvement_id: str, stage: Stage, clock: Clock, by: str | None
+) -> Improvement:
+    """Stop before ``stage``: ``waiting`` for a driver that runs the long stages (``by``;
+    default the job)."""
+    reason = f"{stage} runs {by or 'in the improvement job (python -m cluster.jobs.improve)'}"
 
     def step(current: Improvement | None) -> Improvement:
         assert current is not None

@@ -1,12 +1,15 @@
 """The ``planned`` stage: the strategy generator's plan, re-ranked by what worked before.
 
 The plan comes from ``twinloop.strategy.build_plan`` on the stored analysis with the what-if
-estimates (the loop's own sandbox validation of each hypothesis is the agents' job, wired when
-the orchestrator runs inside the loop). The cross-model learning is its prior: each action's
-value (ROI, else the relative uplift) is multiplied by the posterior probability that its kind
-(the owning agent) succeeds against this failure's patterns, and the best becomes the chosen
-action. An empty plan (no significant, explained loss) abandons the improvement with the plan's
-reason. The plan is stored create-only, so a re-run writes no second version.
+estimates (the loop's own sandbox validation of each hypothesis is the agents' job, wired when the
+orchestrator runs inside the loop). The cross-model learning is its prior: each action's value (ROI,
+else the relative uplift) is multiplied by the posterior probability that its kind (the owning
+agent) succeeds against this failure's patterns, and the best becomes the chosen action; the past
+winners' configurations of that kind for these patterns (``warm_start``) are kept in the output,
+fixed from then on, for the candidates stage to start its search at (so a resumed run searches from
+the same points even if the learning moved meanwhile). An empty plan (no significant, explained
+loss) abandons the improvement with the plan's reason. The plan is stored create-only, so a re-run
+writes no second version.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import contextlib
 from twinloop.analysis.analyzer import KIND as ANALYSES
 from twinloop.analysis.analyzer import FailureAnalysis
 from twinloop.errors import VersionConflict
-from twinloop.loop.learning import failure_patterns, success_probability
+from twinloop.loop.learning import failure_patterns, success_probability, warm_start
 from twinloop.loop.machine import StageContext, StageResult, StageUnavailable
 from twinloop.loop.model import EvidenceLink
 from twinloop.strategy import PLAN_KIND, Action, PlanSettings, build_plan
@@ -58,8 +61,15 @@ def planned(context: StageContext) -> StageResult:
         for v, a in ranked
     ]
     best = ranked[0][1]
+    outcome = {
+        "plan_id": plan.id,
+        "actions": rows,
+        "chosen": best.agent,
+        "action": best.id,
+        "warm_start": warm_start(context.store, patterns, best.agent),
+    }
     return StageResult(
         summary=f"{len(rows)} actions; chosen {best.id} ({best.agent})",
-        outcome={"plan_id": plan.id, "actions": rows, "chosen": best.agent, "action": best.id},
+        outcome=outcome,
         evidence=evidence,
     )

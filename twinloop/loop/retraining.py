@@ -4,24 +4,57 @@ When the chosen action belongs to the ``ml_pipeline`` agent, the family's champi
 by ``twinloop.improve.pipeline.retrain`` (search on the twin, confirmation on fresh seeds, the
 confirmed candidate registered with its lineage). The run's id is deterministic (request,
 analysis, champion), so a driver that died after the run was kept adopts it instead of training
-and registering again. No confirmed candidate abandons the improvement. A family that is not in
+and registering again. The registered candidate then goes through the qa agent's edge-case
+scenarios (``twinloop.loop.quality``); its verdict is the outcome's ``qa``, which the
+championship reads as its external gate ``qa`` (a failed scenario vetoes the promotion). The
+past winners of this failure's patterns (``twinloop.loop.learning.warm_start``) are the search's
+first recipes. No confirmed candidate abandons the improvement. A family that is not in
 the registry, a family without a champion and actions of other agents (performance, business)
 are reported as unavailable: those pieces are not wired into the loop yet.
 """
 
 from __future__ import annotations
 
+import contextlib
+
+from pydantic import ValidationError
+
 from twinloop.analysis.analyzer import KIND as ANALYSES
 from twinloop.analysis.analyzer import FailureAnalysis
 from twinloop.errors import InvalidInput, NotFound
 from twinloop.improve.pipeline import KIND as RUNS
-from twinloop.improve.pipeline import RetrainRequest, RetrainRun, plan, retrain, run_id
-from twinloop.improve.search import DataSource
+from twinloop.improve.pipeline import (
+    RetrainRequest,
+    RetrainRun,
+    SearchFn,
+    plan,
+    retrain,
+    run_id,
+)
+from twinloop.improve.recipe import Recipe
+from twinloop.improve.search import DataSource, run_search
 from twinloop.loop.machine import StageContext, StageResult, StageUnavailable
 from twinloop.loop.model import EvidenceLink
+from twinloop.loop.quality import qa_summary, qa_verdict
 from twinloop.registry.registry import Registry
 
 SAMPLES = 4  # recipes per search: the loop's default budget on 2 cores
+WARM_MAX = 2  # past winners tried first; the other samples keep exploring the space
+
+
+def searcher(context: StageContext) -> SearchFn:
+    """The in-process successive halving, its replicates on the context's executor."""
+    executor = context.executor
+    return lambda spec, data: run_search(spec, data=data, executor=executor)
+
+
+def warm_recipes(configs: object) -> list[Recipe]:
+    """The planned stage's past winners as recipes; one that no longer validates is skipped."""
+    found = []
+    for config in configs if isinstance(configs, list) else []:
+        with contextlib.suppress(ValidationError):
+            found.append(Recipe.model_validate(config))
+    return found[:WARM_MAX]
 
 
 def candidates(context: StageContext) -> StageResult:
@@ -40,6 +73,7 @@ def candidates(context: StageContext) -> StageResult:
         samples=SAMPLES,
         seed=seed,
         data=DataSource(seed=seed),
+        warm_start=warm_recipes(context.outputs["planned"].outcome.get("warm_start")),
     )
     try:
         _, champion = plan(registry, request, analysis)
@@ -48,11 +82,12 @@ def candidates(context: StageContext) -> StageResult:
     ident = run_id(request, analysis.experiment_id, champion)
     run = context.store.find_model(RUNS, ident, RetrainRun)
     if run is None:
-        run = retrain(registry, context.store, request, analysis)
+        run = retrain(registry, context.store, request, analysis, searcher(context))
     evidence = (EvidenceLink(kind=RUNS, id=run.id, note="the retraining run"),)
     conf = run.result.confirmation
     outcome = {
         "run_id": run.id,
+        "warm_start": [r.name for r in run.result.spec.warm_recipes()],
         "champion": champion,
         "registered": run.registered,
         "trials": len(run.result.trials),
@@ -66,8 +101,10 @@ def candidates(context: StageContext) -> StageResult:
             summary="no candidate confirmed on fresh seeds", outcome=outcome,
             evidence=evidence, decision="abandoned",
         )  # fmt: skip
+    outcome["qa"] = qa = qa_verdict(registry, request.family, run.registered, champion, seed)
     return StageResult(
-        summary=f"{run.registered} registered ({len(run.result.trials)} trials, confirmed)",
+        summary=f"{run.registered} registered ({len(run.result.trials)} trials, confirmed; "
+        f"{qa_summary(qa)})",
         outcome=outcome,
         evidence=evidence,
     )
