@@ -5,8 +5,8 @@ by ``twinloop.improve.pipeline.retrain`` (search on the twin, confirmation on fr
 confirmed candidate registered with its lineage). The run's id is deterministic (request,
 analysis, champion), so a driver that died after the run was kept adopts it instead of training
 and registering again. No confirmed candidate abandons the improvement. A family that is not in
-the registry, a family without a champion and actions of other agents (performance, business)
-are reported as unavailable: those pieces are not wired into the loop yet.
+the registry and a family without a champion are reported as unavailable. Actions of the
+performance and business agents go to ``twinloop.loop.agent_candidates``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from twinloop.errors import InvalidInput, NotFound
 from twinloop.improve.pipeline import KIND as RUNS
 from twinloop.improve.pipeline import RetrainRequest, RetrainRun, plan, retrain, run_id
 from twinloop.improve.search import DataSource
+from twinloop.loop.agent_candidates import AGENTS, agent_candidates
 from twinloop.loop.machine import StageContext, StageResult, StageUnavailable
 from twinloop.loop.model import EvidenceLink
 from twinloop.registry.registry import Registry
@@ -27,10 +28,10 @@ SAMPLES = 4  # recipes per search: the loop's default budget on 2 cores
 def candidates(context: StageContext) -> StageResult:
     """Retrain the family's champion for the chosen ml_pipeline action."""
     chosen = context.outputs["planned"].outcome.get("chosen")
+    if chosen in AGENTS:  # performance, business: twinloop.loop.agent_candidates
+        return agent_candidates(context)
     if chosen != "ml_pipeline":
-        raise StageUnavailable(
-            "candidates", f"the {chosen} agent's candidates are not wired into the loop yet"
-        )
+        raise StageUnavailable("candidates", f"the {chosen} agent's candidates are not wired")
     experiment = context.improvement.spec.experiment_id
     analysis = context.store.get_model(ANALYSES, experiment, FailureAnalysis)
     registry = Registry(context.store)
