@@ -29,7 +29,7 @@ import os
 import platform
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -84,15 +84,17 @@ def run_scenario(index: int, flaw: Flaw, seed: int, budget: Budget) -> dict[str,
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     scenario = make_scenario(index, flaw, seed)
     with tempfile.TemporaryDirectory(prefix="twinloop-bench-") as tmp:
-        start, cpu = time.perf_counter(), time.process_time()
         world = build_world(scenario, budget, Path(tmp))
-        setup = time.perf_counter() - start
         stages = {
             **default_stages(),
             "canary": functools.partial(canary, traffic=production_traffic(scenario.production)),
         }
+        start, cpu = time.perf_counter(), time.process_time()
         done = run_improvement(world.store, world.improvement_id, stages)
-        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
+        loop = time.perf_counter() - start, time.process_time() - cpu
+        before = [world.info["analysis_seconds"], world.info["twin_seconds"]]
+        seconds = loop[0] + sum(b[0] for b in before)  # failure analysed → decision
+        cpu_seconds = loop[1] + sum(b[1] for b in before)
         planned, cand = _outcome(world, "planned"), _outcome(world, "candidates")
         champ, can = _outcome(world, "championship"), _outcome(world, "canary")
         row: dict[str, Any] = {
@@ -109,7 +111,7 @@ def run_scenario(index: int, flaw: Flaw, seed: int, budget: Budget) -> dict[str,
                                               "measured_upper")],
             "canary_batches": can.get("batches"),
             "stage_seconds": {r.stage: r.duration_seconds for r in done.records},
-            "setup_seconds": setup, "seconds": seconds, "cpu_seconds": cpu_seconds,
+            "loop_seconds": list(loop), "seconds": seconds, "cpu_seconds": cpu_seconds,
             "promoted": done.stage == "promoted",
         }  # fmt: skip
         if row["promoted"]:
@@ -163,6 +165,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     flawed = [r for r in rows if r["flaw"] != "null"]
     nulls = [r for r in rows if r["flaw"] == "null"]
     promoted = [r for r in rows if r["promoted"]]
+    tried = [r for r in nulls if r.get("registered")]
     wins = [r for r in promoted if r.get("true_win")]
     by_flaw: dict[str, Any] = {}
     for flaw in sorted({r["flaw"] for r in rows}):
@@ -173,7 +176,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "true_wins": sum(bool(r.get("true_win")) for r in mine),
             "decisions": {d: sum(r["decision"] == d for r in mine)
                           for d in sorted({r["decision"] for r in mine})},
-            "agents": {a: sum(r["chosen"] == a for r in mine)
+            "agents": {a: sum(str(r["chosen"]) == a for r in mine)
                        for a in sorted({str(r["chosen"]) for r in mine})},
         }  # fmt: skip
     return {
@@ -181,6 +184,8 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "fixed_rate": rate(sum(bool(r.get("true_win")) for r in flawed), len(flawed)),
         "true_win_rate": rate(len(wins), len(promoted)),
         "false_promotions_null": rate(sum(r["promoted"] for r in nulls), len(nulls)),
+        "false_promotions_null_with_candidate": rate(sum(r["promoted"] for r in tried), len(tried)),
+        "null_significant_losses": sum(r.get("analysis_status") == "significant" for r in nulls),
         "by_flaw": by_flaw,
         "time_to_improvement_seconds": _seconds(promoted, "seconds"),
         "time_to_improvement_cpu_seconds": _seconds(promoted, "cpu_seconds"),
@@ -211,6 +216,8 @@ def table(summary: dict[str, Any]) -> str:
         f"| flawed scenarios truly fixed | {show(summary['fixed_rate'])} |",
         f"| true win rate of promoted models (goal ≥ 90%) | {show(summary['true_win_rate'])} |",
         f"| false promotions, null (goal ≤ 5%) | {show(summary['false_promotions_null'])} |",
+        "| false promotions, nulls that got a candidate registered | "
+        f"{show(summary['false_promotions_null_with_candidate'])} |",
         f"| time to improvement, wall: median / mean / max (s) | {num(t['median'], '.0f')} / "
         f"{num(t['mean'], '.0f')} / {num(t['max'], '.0f')} |",
         f"| time to improvement, CPU: median / mean (s) | {num(c['median'], '.0f')} / "
@@ -225,6 +232,22 @@ def table(summary: dict[str, Any]) -> str:
             f"{f['scenarios']} — agents {f['agents']}, ends {f['decisions']} |"
         )
     return "\n".join(lines)
+
+
+def run_all(
+    todo: list[tuple[int, Flaw]], seed: int, budget: Budget, workers: int, out: str | None
+) -> list[dict[str, Any]]:
+    """Every scenario on ``workers`` processes; with ``out``, each row is also appended to
+    ``<out>.rows.jsonl`` as it lands, so a run cut short still leaves its finished rows."""
+    with (
+        ProcessPoolExecutor(max_workers=workers) as pool,
+        open(f"{out}.rows.jsonl" if out else os.devnull, "w", encoding="utf-8") as partial,
+    ):
+        futures = [pool.submit(run_scenario, i, flaw, seed, budget) for i, flaw in todo]
+        for done in as_completed(futures):
+            partial.write(json.dumps(done.result()) + "\n")
+            partial.flush()
+        return [f.result() for f in futures]  # in scenario order, whatever finished first
 
 
 def main() -> None:
@@ -242,9 +265,7 @@ def main() -> None:
     todo += latency_scenarios(args.latency if args.latency is not None else
                               (2 if args.quick else LATENCY))  # fmt: skip
     start = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        futures = [pool.submit(run_scenario, i, flaw, args.seed, budget) for i, flaw in todo]
-        rows = [f.result() for f in futures]
+    rows = run_all(todo, args.seed, budget, args.workers, args.json)
     wall = time.perf_counter() - start
     for r in rows:
         print(

@@ -11,6 +11,7 @@ versions in the hidden production, never the twin — through its ``traffic`` pa
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,7 +60,8 @@ def build_world(scenario: Scenario, budget: Budget, root: Path) -> World:
     """Store, twin, family, champion v1, the stored analysis, and the improvement started."""
     store = SqliteStore(root / "twinloop.sqlite3")
     registry = Registry(store, ArtifactStore(store, root, max_bytes=64 * 2**20))
-    units = ab_units(scenario, budget)
+    units = ab_units(scenario, budget)  # production's data: not the loop's work, not timed
+    clock = time.perf_counter(), time.process_time()
     experiment = f"scenario-{scenario.index}"
     variants = [
         {"name": "previous", "control": True, "allocation": 0.5},
@@ -70,9 +72,12 @@ def build_world(scenario: Scenario, budget: Budget, root: Path) -> World:
         raw_table=units,
     )
     store.put(ANALYSES, analysis.experiment_id, analysis.model_dump(mode="json"))
+    analysis_time = time.perf_counter() - clock[0], time.process_time() - clock[1]
+    clock = time.perf_counter(), time.process_time()
     fit_rows, _ = split(scenario.sample, 0.5, scenario.seed)
     business, info = business_twin(scenario, budget)
     twin = fit_intent(business, fit_rows, seed=scenario.seed).environment
+    twin_time = time.perf_counter() - clock[0], time.process_time() - clock[1]
     env_id = f"twin-{scenario.index}"
     store.put(ENVIRONMENTS, env_id, twin.model_dump(mode="json"))
     registry.create_family(
@@ -88,6 +93,8 @@ def build_world(scenario: Scenario, budget: Budget, root: Path) -> World:
         "analysis_status": analysis.decision.status,
         "patterns": [p.code for p in analysis.patterns.patterns],
         "failure_types": sorted({f.type for f in analysis.failure_types}),
+        "analysis_seconds": list(analysis_time),  # [wall, CPU]
+        "twin_seconds": list(twin_time),  # incl. generating production's 90-day KPI history
     }
     return World(store, registry, improvement.id, twin, info)
 
