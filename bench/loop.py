@@ -1,7 +1,7 @@
 """The loop benchmark: the whole improvement loop, judged in a hidden production.
 
-    nice -n 10 .venv/bin/python -m bench.loop [--quick] [--nulls 40] [--latency 6]
-        [--workers 2] [--json out.json]
+    nice -n 10 .venv/bin/python -m bench.loop [--quick] [--nulls 60] [--latency 6]
+        [--ab-customers 30000] [--workers 2] [--json out.json]
 
 For each seeded scenario (``bench/loop_scenarios.py``: a segment left out, a mis-set threshold,
 both, a champion served slower than it needs to be, a slow *and* segment-blind one, and null
@@ -257,10 +257,15 @@ def main() -> None:
     parser.add_argument("--scenarios", type=int, default=None, help="N of the mix, kept mixed")
     parser.add_argument("--nulls", type=int, default=NULLS, help=f"null scenarios ({NULLS})")
     parser.add_argument("--latency", type=int, default=None, help=f"latency ones ({LATENCY})")
+    parser.add_argument(
+        "--ab-customers", type=int, default=None, help="customers of the production A/B test"
+    )
     parser.add_argument("--workers", type=int, default=2, help="scenarios run in parallel")
     parser.add_argument("--json", default=None, help="write every row and the summary here")
     args = parser.parse_args()
     budget = replace(QUICK if args.quick else Budget(), calibrate=True)
+    if args.ab_customers:
+        budget = replace(budget, ab_customers=args.ab_customers)
     todo = scenarios(args.seed, args.scenarios or (8 if args.quick else None), args.nulls)
     todo += latency_scenarios(args.latency if args.latency is not None else
                               (2 if args.quick else LATENCY))  # fmt: skip
