@@ -262,7 +262,16 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=2, help="scenarios run in parallel")
     parser.add_argument("--json", default=None, help="write every row and the summary here")
+    parser.add_argument(
+        "--summarize", default=None, help="only summarise the rows of a (cut) run's .rows.jsonl"
+    )
     args = parser.parse_args()
+    if args.summarize:
+        with open(args.summarize, encoding="utf-8") as f:
+            kept = sorted((json.loads(line) for line in f), key=lambda r: r["index"])
+        print(table(summarize(kept)))
+        print(json.dumps(summarize(kept), indent=2))
+        return
     budget = replace(QUICK if args.quick else Budget(), calibrate=True)
     if args.ab_customers:
         budget = replace(budget, ab_customers=args.ab_customers)
