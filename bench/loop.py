@@ -2,6 +2,7 @@
 
     nice -n 10 .venv/bin/python -m bench.loop [--quick] [--nulls 60] [--latency 6]
         [--ab-customers 30000] [--workers 2] [--json out.json]
+    .venv/bin/python -m bench.loop --summarize out.json.rows.jsonl   # a cut run's rows
 
 For each seeded scenario (``bench/loop_scenarios.py``: a segment left out, a mis-set threshold,
 both, a champion served slower than it needs to be, a slow *and* segment-blind one, and null
