@@ -10,7 +10,13 @@ production data by a process with a planted flaw:
 - ``mixed``: both;
 - ``null``: trained well on ~7× the rows the loop trains on, at 0.5 — no retrain on the
   smaller labelled sample can truly beat it. The 18 flawed scenarios come first (indices 0–17),
-  then ``nulls`` null ones (default 60, so that 0 false promotions bounds the rate below ~6%).
+  then ``nulls`` null ones (default 60, so that 0 false promotions bounds the rate below ~6%);
+- ``latency``: trained as well as a null champion but served slower than it needs to be (p50
+  3–6× the model before it, p95 2.4× its p50): a serving problem, not a model problem;
+- ``latency_mixed``: a segment left out of training *and* served slow.
+
+The latency scenarios live at indices from ``LATENCY_BASE`` (:func:`latency_scenarios`), so
+adding them moves no earlier scenario.
 
 The loop then sees only what a user has: an A/B test's per-unit rows (the champion against the
 model before it), and a labelled sample of production decisions.
@@ -31,12 +37,15 @@ from twinloop.sim.domains import environment
 from twinloop.sim.environment import BusinessEnvironment
 from twinloop.sim.models import ModelSpec
 
-Flaw = Literal["segment", "threshold", "mixed", "null"]
+Flaw = Literal["segment", "threshold", "mixed", "null", "latency", "latency_mixed"]
 MIX: tuple[Flaw, ...] = ("segment",) * 8 + ("threshold",) * 6 + ("mixed",) * 4 + ("null",) * 12
 NULLS = 60  # null scenarios by default: 0 false promotions in 60 bounds the rate below 6%
 SAMPLE_ROWS = 6_000  # the labelled sample the loop gets (half fits the twin, half trains)
 CHAMPION_ROWS = 20_000  # rows the champion's (flawed) training process had
 PREVIOUS_ROWS = 3_000  # rows the model before it was trained on
+LATENCY_BASE = 1_000  # index of the first latency scenario (after any count of nulls)
+SLOWDOWN = (3.0, 6.0)  # a slow champion's p50 latency, × the model before it (uniform range)
+P95_OVER_P50 = 2.4  # a slow champion's p95 / p50
 
 
 @dataclass(frozen=True)
@@ -87,7 +96,7 @@ def make_scenario(index: int, flaw: Flaw, seed: int) -> Scenario:
     rng = np.random.default_rng(ss)
     base = environment("sales")
     flawed = None
-    if flaw in ("segment", "mixed"):
+    if flaw in ("segment", "mixed", "latency_mixed"):
         flawed = str(rng.choice(["enterprise", "mid_market"]))
     threshold = 0.5
     if flaw in ("threshold", "mixed"):
@@ -101,6 +110,11 @@ def make_scenario(index: int, flaw: Flaw, seed: int) -> Scenario:
         threshold=threshold,
     )
     champion = train_model(LOGISTIC, recipe, champion_data, 0)
+    if flaw in ("latency", "latency_mixed"):
+        p50 = champion.latency_p50_ms * float(rng.uniform(*SLOWDOWN))
+        champion = champion.model_copy(
+            update={"latency_p50_ms": p50, "latency_p95_ms": p50 * P95_OVER_P50}
+        )
     # The model before the champion: sound but trained on fewer rows; the A/B test shows where
     # the champion is worse than it.
     previous = train_model(
@@ -146,3 +160,12 @@ def scenarios(seed: int, count: int | None = None, nulls: int = NULLS) -> list[t
                     picked.append(by_flaw[flaw].pop(0))
         return [(i, flaws[i]) for i in sorted(picked)]
     return list(enumerate(flaws))
+
+
+def latency_scenarios(count: int) -> list[tuple[int, Flaw]]:
+    """(index, flaw) of ``count`` latency scenarios, alternating ``latency`` and
+    ``latency_mixed``, at indices from ``LATENCY_BASE``."""
+    if count < 0:
+        raise ValueError(f"latency must be >= 0, got {count}")
+    kinds: tuple[Flaw, Flaw] = ("latency", "latency_mixed")
+    return [(LATENCY_BASE + k, kinds[k % 2]) for k in range(count)]

@@ -92,7 +92,8 @@ SUMMARY = {
 
 
 def test_this_build_plans_then_stalls_on_the_missing_piece(store: Store) -> None:
-    """Default stages: analysis, the strategy's plan, then candidates reports the gap."""
+    """Default stages: analysis, the strategy's plan, then candidates reports the gap (here:
+    the experiment's family is not in the registry, so no agent can start)."""
     analyze_failure(SUMMARY, store=store)
     ident = start_improvement(store, ImprovementSpec(experiment_id="exp-summary"))[0].id
     stalled = run_improvement(store, ident, default_stages())
@@ -102,7 +103,7 @@ def test_this_build_plans_then_stalls_on_the_missing_piece(store: Store) -> None
     assert planned["outcome"]["chosen"] in {"ml_pipeline", "performance", "business"}
     record = stalled.record("candidates")
     assert record is not None and record.status == "unavailable"
-    assert "candidates are not wired into the loop" in (record.reason or "")
+    assert "cannot start" in (record.reason or "") and "not found" in (record.reason or "")
 
 
 def test_a_point_form_loss_is_abandoned_with_the_plans_reason(store: Store) -> None:

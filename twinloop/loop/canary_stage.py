@@ -6,7 +6,9 @@ units are drawn from the family's environment and their outcomes from its ground
 assignment, and the sequential rule (``twinloop.canary.decision.decide``, always-valid confidence
 sequences) is evaluated after every batch on a virtual clock until it promotes, rolls back, or
 the maximum duration passes (the champion is kept). The traffic is a pure function of the stage's
-seed, so a re-run after a crash replays the same batches to the same decision.
+seed, so a re-run after a crash replays the same batches to the same decision. The traffic source
+is a parameter (:data:`Traffic`), so a benchmark can feed the same rule outcomes from a hidden
+production instead of the twin without a second canary stage.
 
 A promotion moves the ``champion`` alias by compare-and-set from the champion the championship
 met, marked ``improvement:<id>``; a re-run finds that move in the alias history and does not move
@@ -16,7 +18,11 @@ effect (``measured_effect``, positive = better) that the KPIs compare with the p
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
+
+import numpy as np
+from numpy.typing import NDArray
 
 from twinloop.canary.assignment import CanaryConfig
 from twinloop.canary.decision import DecisionSettings, MetricReport, Verdict, decide
@@ -44,12 +50,16 @@ def judged_kpi(primary: str) -> str:
     return primary if primary in TRAFFIC_KPIS else "revenue"
 
 
-def run_canary(
+Outcomes = Mapping[str, dict[str, NDArray[np.float64]]]
+Traffic = Callable[[Registry, str, str, str, int], Iterator[Outcomes]]
+
+
+def twin_traffic(
     registry: Registry, family: str, champion: str, candidate: str, seed: int
-) -> tuple[Verdict, int, CanaryStats]:
-    """Batches of twin traffic until the rule decides: the verdict, batches run, statistics."""
-    fam = registry.family(family)
-    env = registry.environment(fam)
+) -> Iterator[Outcomes]:
+    """Endless batches of twin traffic: units from the family's environment, outcomes from its
+    ground truth, split by the canary's hash assignment (the default traffic source)."""
+    env = registry.environment(registry.family(family))
     predictors = {}
     for version in (champion, candidate):
         spec = registry.runnable(registry.version(family, version))
@@ -60,16 +70,29 @@ def run_canary(
         family=family, champion=champion, canary=candidate, weight=WEIGHT, salt=f"s{seed}",
         generation=1, n_features=env.n_features + len(env.segments),
     )  # fmt: skip
+    for _, outcomes in traffic_batches(env, config, predictors, batch_size=BATCH, seed=seed):
+        yield outcomes
+
+
+def run_canary(
+    registry: Registry,
+    family: str,
+    champion: str,
+    candidate: str,
+    seed: int,
+    traffic: Traffic = twin_traffic,
+) -> tuple[Verdict, int, CanaryStats]:
+    """Batches of traffic until the rule decides: the verdict, batches run, statistics."""
+    fam = registry.family(family)
     settings = DecisionSettings(
         primary_kpi=judged_kpi(fam.primary_kpi), max_duration_s=MAX_DURATION_S
     )
-    stream = traffic_batches(env, config, predictors, batch_size=BATCH, seed=seed)
+    stream = traffic(registry, family, champion, candidate, seed)
     stats = CanaryStats(family=family, generation=1)
     step = 0
     while True:
         step += 1
-        _, outcomes = next(stream)
-        stats = merge_outcomes(stats, outcomes)
+        stats = merge_outcomes(stats, next(stream))
         verdict = decide(stats, champion, candidate, settings, elapsed_s=step * BATCH_SECONDS)
         if verdict.action != "continue":
             return verdict, step, stats
@@ -101,15 +124,20 @@ def promote(context: StageContext, family: str, champion: str, candidate: str) -
     return True
 
 
-def canary(context: StageContext) -> StageResult:
-    """Run the canary of the championship's winner; promote or keep the champion."""
+def canary(context: StageContext, traffic: Traffic = twin_traffic) -> StageResult:
+    """Run the canary of the championship's winner; promote or keep the champion.
+
+    ``traffic`` is where outcomes come from: the twin by default; a live family or a benchmark's
+    hidden production passes its own (``functools.partial(canary, traffic=...)``)."""
     before = context.outputs["championship"].outcome
     candidate, champion = before.get("winner"), before.get("champion")
     if not isinstance(candidate, str) or not isinstance(champion, str):
         raise StageUnavailable("canary", "the championship promoted no challenger")
     family = context.improvement.family
     registry = Registry(context.store)
-    verdict, batches, stats = run_canary(registry, family, champion, candidate, context.seed)
+    verdict, batches, stats = run_canary(
+        registry, family, champion, candidate, context.seed, traffic
+    )
     primary = verdict.metrics[0]
     effect, lower, upper = measured(primary)
     outcome: dict[str, Any] = {

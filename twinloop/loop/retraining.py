@@ -8,9 +8,9 @@ and registering again. The registered candidate then goes through the qa agent's
 scenarios (``twinloop.loop.quality``); its verdict is the outcome's ``qa``, which the
 championship reads as its external gate ``qa`` (a failed scenario vetoes the promotion). The
 past winners of this failure's patterns (``twinloop.loop.learning.warm_start``) are the search's
-first recipes. No confirmed candidate abandons the improvement. A family that is not in
-the registry, a family without a champion and actions of other agents (performance, business)
-are reported as unavailable: those pieces are not wired into the loop yet.
+first recipes. No confirmed candidate abandons the improvement. A family that is not in the
+registry and a family without a champion are reported as unavailable. Actions of the
+performance and business agents go to ``twinloop.loop.agent_candidates``.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from twinloop.improve.pipeline import (
 )
 from twinloop.improve.recipe import Recipe
 from twinloop.improve.search import DataSource, run_search
+from twinloop.loop.agent_candidates import AGENTS, agent_candidates
 from twinloop.loop.machine import StageContext, StageResult, StageUnavailable
 from twinloop.loop.model import EvidenceLink
 from twinloop.loop.quality import qa_summary, qa_verdict
@@ -60,10 +61,10 @@ def warm_recipes(configs: object) -> list[Recipe]:
 def candidates(context: StageContext) -> StageResult:
     """Retrain the family's champion for the chosen ml_pipeline action."""
     chosen = context.outputs["planned"].outcome.get("chosen")
+    if chosen in AGENTS:  # performance, business: twinloop.loop.agent_candidates
+        return agent_candidates(context)
     if chosen != "ml_pipeline":
-        raise StageUnavailable(
-            "candidates", f"the {chosen} agent's candidates are not wired into the loop yet"
-        )
+        raise StageUnavailable("candidates", f"the {chosen} agent's candidates are not wired")
     experiment = context.improvement.spec.experiment_id
     analysis = context.store.get_model(ANALYSES, experiment, FailureAnalysis)
     registry = Registry(context.store)
