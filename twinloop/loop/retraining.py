@@ -15,7 +15,15 @@ from twinloop.analysis.analyzer import KIND as ANALYSES
 from twinloop.analysis.analyzer import FailureAnalysis
 from twinloop.errors import InvalidInput, NotFound
 from twinloop.improve.pipeline import KIND as RUNS
-from twinloop.improve.pipeline import RetrainRequest, RetrainRun, plan, retrain, run_id
+from twinloop.improve.pipeline import (
+    RetrainRequest,
+    RetrainRun,
+    SearchFn,
+    plan,
+    retrain,
+    run_id,
+    search_in_process,
+)
 from twinloop.improve.search import DataSource
 from twinloop.loop.machine import StageContext, StageResult, StageUnavailable
 from twinloop.loop.model import EvidenceLink
@@ -24,8 +32,9 @@ from twinloop.registry.registry import Registry
 SAMPLES = 4  # recipes per search: the loop's default budget on 2 cores
 
 
-def candidates(context: StageContext) -> StageResult:
-    """Retrain the family's champion for the chosen ml_pipeline action."""
+def candidates(context: StageContext, search: SearchFn = search_in_process) -> StageResult:
+    """Retrain the family's champion for the chosen ml_pipeline action (``search``: the
+    in-process search, or Ray Tune's bound with ``functools.partial``)."""
     chosen = context.outputs["planned"].outcome.get("chosen")
     if chosen != "ml_pipeline":
         raise StageUnavailable(
@@ -48,7 +57,7 @@ def candidates(context: StageContext) -> StageResult:
     ident = run_id(request, analysis.experiment_id, champion)
     run = context.store.find_model(RUNS, ident, RetrainRun)
     if run is None:
-        run = retrain(registry, context.store, request, analysis)
+        run = retrain(registry, context.store, request, analysis, search)
     evidence = (EvidenceLink(kind=RUNS, id=run.id, note="the retraining run"),)
     conf = run.result.confirmation
     outcome = {
