@@ -46,7 +46,6 @@ def ray_stages(api: CanaryApi, production: Production) -> Mapping[Stage, StageFn
 
 def production_of(scenario: DemoScenario, world: World) -> Production:
     """Hidden production: the A/B's world; its traffic on seeds the twin never used."""
-    small = scenario.small
     return Production(
         environment=world.environment,
         seed=scenario.seed + 1_000_003,

@@ -10,9 +10,10 @@ decides — promote, or roll back at once; on a promotion it moves the ``champio
 The world here is a :class:`Production`: an environment the loop never decided in (in the demo
 the hidden production the A/B test ran in), whose ground truth turns the served scores into
 revenue. A unit is one sales territory: its ``rows_per_unit`` customers scored in one request,
-its outcome the sum of theirs (assignment is sticky by territory). Batch ids are derived from the stage's seed, so a driver that dies mid-canary
-and starts again re-posts the same batches and the Canary merges each once; a canary already
-decided for this candidate is adopted, not restarted. The protocol :class:`CanaryApi` is the
+its outcome the sum of theirs (assignment is sticky by territory). Batch ids are derived from
+the stage's seed, so a driver that dies mid-canary and starts again re-posts the same batches
+and the Canary merges each once; a canary already decided for this candidate is adopted, not
+restarted. The protocol :class:`CanaryApi` is the
 HTTP client (``serve_apps.canary_client``); this module knows nothing of Serve.
 """
 
