@@ -70,7 +70,7 @@ def run_demo_loop(
     scenario = result.scenario
     say("5/5 improvement loop: registering the family, its versions and the failure")
     improvement = register_family(store, scenario, twin, world.models, result.analysis)
-    say(f"    {improvement.id} on family {improvement.family}: champion v2 ({scenario.seed=})")
+    say(f"    {improvement.id}: family {improvement.family}, champion v2 (model-v3)")
 
     def told(now: Improvement) -> None:
         last = now.records[-1] if now.records else None
