@@ -180,7 +180,7 @@ def serve_canary_api(data_dir: Path, redis_url: str | None, family: str) -> Iter
         if lazy.started:
             lazy.client.close()
             if owns["serve"]:
-                serve.shutdown()
+                serve.shutdown()  # type: ignore[no-untyped-call]
             else:
                 for name in (APP, app_name(family)):
                     if name in serve.status().applications:
