@@ -50,7 +50,7 @@ def production_of(scenario: DemoScenario, world: World) -> Production:
         environment=world.environment,
         seed=scenario.seed + 1_000_003,
         units_per_batch=100,
-        rows_per_unit=200,
+        rows_per_unit=500,
         max_batches=40,
     )
 
@@ -63,6 +63,8 @@ def run_demo_loop(
     out: Path,
     redis_url: str | None,
     say: Callable[[str], None],
+    *,
+    ray_ends: bool = False,
 ) -> LoopStep:
     """Register, improve (plan → Tune → championship → canary on Serve), read back the step."""
     from serve_apps.canary_client import serve_canary_api
@@ -83,6 +85,6 @@ def run_demo_loop(
             say(f"    next: {follows}")
 
     say("    stages: analyzed → planned → candidates (Tune) → championship → canary (Serve)")
-    with serve_canary_api(out, redis_url, improvement.family) as api:
+    with serve_canary_api(out, redis_url, improvement.family, ray_ends=ray_ends) as api:
         done = run_loop(store, improvement, ray_stages(api, production_of(scenario, world)), told)
     return loop_step(store, done, twin)

@@ -146,9 +146,12 @@ class LazyCanary:
 
 
 @contextlib.contextmanager
-def serve_canary_api(data_dir: Path, redis_url: str | None, family: str) -> Iterator[LazyCanary]:
+def serve_canary_api(
+    data_dir: Path, redis_url: str | None, family: str, *, ray_ends: bool = False
+) -> Iterator[LazyCanary]:
     """The canary capability on Serve (127.0.0.1, a fresh bearer token), as an HTTP client;
-    ``family`` is the one whose application is removed afterwards on a shared Serve."""
+    ``family`` is the one whose application is removed afterwards on a shared Serve.
+    ``ray_ends``: the caller shuts its private Ray down next, which ends Serve with it."""
     from ray import serve
 
     from serve_apps.app import Canary, Ingress
@@ -179,9 +182,9 @@ def serve_canary_api(data_dir: Path, redis_url: str | None, family: str) -> Iter
     finally:
         if lazy.started:
             lazy.client.close()
-            if owns["serve"]:
+            if owns["serve"] and not ray_ends:
                 serve.shutdown()  # type: ignore[no-untyped-call]
-            else:
+            elif not owns["serve"]:
                 for name in (APP, app_name(family)):
                     if name in serve.status().applications:
                         serve.delete(name)

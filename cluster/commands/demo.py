@@ -147,7 +147,7 @@ def _run_on_ray(
         finally:
             close()
             executor.shutdown()  # its workers' CPUs go to Tune's trials
-        loop = run_demo_loop(result, world, twin, store, out, redis_url, say)
+        loop = run_demo_loop(result, world, twin, store, out, redis_url, say, ray_ends=owns_ray)
         return result.model_copy(update={"loop": loop})
     finally:
         if owns_ray:
