@@ -23,6 +23,7 @@ from twinloop.loop.model import Stage
 from twinloop.loop.retraining import candidates
 from twinloop.loop.served_canary import CanaryApi, Production, served_canary
 from twinloop.loop.stages import default_stages
+from twinloop.registry.registry import Registry
 from twinloop.sim.environment import BusinessEnvironment
 from twinloop.store import Store
 
@@ -72,7 +73,10 @@ def run_demo_loop(
     scenario = result.scenario
     say("5/5 improvement loop: registering the family, its versions and the failure")
     improvement = register_family(store, scenario, twin, world.models, result.analysis)
-    say(f"    {improvement.id}: family {improvement.family}, champion v2 (model-v3)")
+    champion = Registry(store).alias(improvement.family, "champion").version
+    say(f"    {improvement.id}: family {improvement.family}, champion {champion}")
+    if improvement.terminal:
+        say(f"    already {improvement.stage} in this store: resumed, nothing runs again")
 
     def told(now: Improvement) -> None:
         last = now.records[-1] if now.records else None
