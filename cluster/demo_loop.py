@@ -89,6 +89,9 @@ def run_demo_loop(
             say(f"    next: {follows}")
 
     say("    stages: analyzed → planned → candidates (Tune) → championship → canary (Serve)")
-    with serve_canary_api(out, redis_url, improvement.family, ray_ends=ray_ends) as api:
+    early = not improvement.terminal  # Serve starts during the retraining, not after it
+    with serve_canary_api(
+        out, redis_url, improvement.family, ray_ends=ray_ends, early=early
+    ) as api:
         done = run_loop(store, improvement, ray_stages(api, production_of(scenario, world)), told)
     return loop_step(store, done, twin)

@@ -147,14 +147,21 @@ class LazyCanary:
 
 @contextlib.contextmanager
 def serve_canary_api(
-    data_dir: Path, redis_url: str | None, family: str, *, ray_ends: bool = False
+    data_dir: Path,
+    redis_url: str | None,
+    family: str,
+    *,
+    ray_ends: bool = False,
+    early: bool = False,
 ) -> Iterator[LazyCanary]:
     """The canary capability on Serve (127.0.0.1, a fresh bearer token), as an HTTP client;
     ``family`` is the one whose application is removed afterwards on a shared Serve.
-    ``ray_ends``: the caller shuts its private Ray down next, which ends Serve with it."""
+    ``ray_ends``: the caller shuts its private Ray down next, which ends Serve with it.
+    ``early``: start Serve now in a thread, while the caller's CPU-bound work runs (its two
+    replicas then reserve no CPU, so they do not take a core from Tune's trials)."""
     from ray import serve
 
-    from serve_apps.app import Canary, Ingress
+    from serve_apps.app import INGRESS_ENV, Canary, Ingress
     from serve_apps.config import app_config
     from serve_apps.family import app_name
 
@@ -172,14 +179,24 @@ def serve_canary_api(
             settings["redis_url"] = redis_url
         config = app_config({"settings": settings})
         ingress: Any = Ingress
-        app = ingress.bind(config, canary=Canary.bind(config))  # type: ignore[attr-defined]
+        canary: Any = Canary
+        if early:
+            env = {"env_vars": INGRESS_ENV}
+            ingress = ingress.options(ray_actor_options={"num_cpus": 0, "runtime_env": env})
+            canary = canary.options(ray_actor_options={"num_cpus": 0})
+        app = ingress.bind(config, canary=canary.bind(config))
         serve.run(app, name=APP, route_prefix=PREFIX)
         return HttpCanary(f"http://127.0.0.1:{port}{PREFIX}", token)
 
-    lazy = LazyCanary(start)
+    pending = concurrent.futures.ThreadPoolExecutor(1, "serve-start") if early else None
+    lazy = LazyCanary(pending.submit(start).result if pending else start)
     try:
         yield lazy
     finally:
+        if pending is not None:
+            with contextlib.suppress(Exception):  # started, so that it is cleaned up below
+                lazy.client  # noqa: B018
+            pending.shutdown()
         if lazy.started:
             lazy.client.close()
             if owns["serve"] and not ray_ends:
