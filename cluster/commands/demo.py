@@ -1,4 +1,5 @@
-"""``twinloop demo``: the main job — a lost A/B test proved, explained, priced, fixed in the twin.
+"""``twinloop demo``: the main job — a lost A/B test proved, explained, priced, fixed in the twin,
+then fixed for real by the improvement loop (Tune retraining, championship, canary on Serve).
 
 Embedded defaults: a private local Ray (one CPU per core), the SQLite store in the output
 folder. ``--ray-address`` joins a running cluster, ``--redis-url`` (or ``TWINLOOP_REDIS_URL``)
