@@ -1,4 +1,5 @@
-"""``twinloop demo``: the main job — a lost A/B test proved, explained, priced, fixed in the twin.
+"""``twinloop demo``: the main job — a lost A/B test proved, explained, priced, fixed in the twin,
+then fixed for real by the improvement loop (Tune retraining, championship, canary on Serve).
 
 Embedded defaults: a private local Ray (one CPU per core), the SQLite store in the output
 folder. ``--ray-address`` joins a running cluster, ``--redis-url`` (or ``TWINLOOP_REDIS_URL``)
@@ -24,6 +25,7 @@ from twinloop.errors import InvalidInput, StoreUnavailable, TwinloopError
 
 if TYPE_CHECKING:
     from twinloop.demo.results import DemoResult
+    from twinloop.store import Store
 
 STORE_KIND = "demo_runs"
 RAY_PROBE_SECONDS = 5.0
@@ -106,29 +108,49 @@ def _progress(enabled: bool) -> tuple[Callable[[int, int], None], Callable[[], N
 
     def close() -> None:
         if "bar" in state:
-            state["bar"]()
+            state.pop("bar")()
 
     return update, close
 
 
-def _run_on_ray(args: argparse.Namespace, address: str | None, started: float) -> DemoResult:
-    """Connect (or start) Ray, run the story on the actor pool, leave Ray as we found it."""
+def _say(args: argparse.Namespace, started: float) -> Callable[[str], None]:
+    if args.json:
+        return lambda s: None
+    return lambda s: print(f"[{time.perf_counter() - started:5.1f}s] {s}", file=sys.stderr)
+
+
+def _run_on_ray(
+    args: argparse.Namespace, address: str | None, started: float, store: Store, out: Path,
+    redis_url: str | None,
+) -> DemoResult:  # fmt: skip
+    """Connect (or start) Ray, run the story on the actor pool and the improvement loop (Tune,
+    Serve), leave Ray as we found it."""
     from actors.sandbox_pool import RayExecutor
-    from twinloop.demo import reference_scenario, run_story
+    from cluster.demo_loop import run_demo_loop
+    from twinloop.demo import reference_scenario
+    from twinloop.demo.loop import loop_twin
+    from twinloop.demo.story import run_story_world
+    from twinloop.replication.replicates import executor_evaluate
 
     owns_ray = _connect_ray(address)
     executor = RayExecutor(num_cpus=1.0, label="demo")
     update, close = _progress(not args.no_progress and not args.json)
-    say: Callable[[str], None] = (lambda s: None) if args.json else (
-        lambda s: print(f"[{time.perf_counter() - started:5.1f}s] {s}", file=sys.stderr)
-    )  # fmt: skip
+    say = _say(args, started)
     try:
         scenario = reference_scenario(small=args.small, seed=args.seed)
-        return run_story(scenario, executor, settings=load_settings(), progress=update,
-                         on_step=say)  # fmt: skip
+        try:
+            result, world = run_story_world(
+                scenario, executor, settings=load_settings(), progress=update, on_step=say
+            )
+            close()
+            say("calibrating the loop's own twin (its own seed; production stays hidden)")
+            twin = loop_twin(scenario, executor_evaluate(executor))
+        finally:
+            close()
+            executor.shutdown()  # its workers' CPUs go to Tune's trials
+        loop = run_demo_loop(result, world, twin, store, out, redis_url, say, ray_ends=owns_ray)
+        return result.model_copy(update={"loop": loop})
     finally:
-        close()
-        executor.shutdown()
         if owns_ray:
             import ray
 
@@ -152,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
         address = args.ray_address or settings.ray_address or None  # RAY_ADDRESS= means unset
         check_ray_address(address)
         started = time.perf_counter()
-        result = _run_on_ray(args, address, started)
+        result = _run_on_ray(args, address, started, store, out, redis_url)
         files = write_report(result, out)
         lines = summary_lines(result)
         store.put(STORE_KIND, f"seed-{args.seed}{'-small' if args.small else ''}", {

@@ -4,7 +4,9 @@
 
 Inside ``ray job submit`` Ray sets ``RAY_ADDRESS``, so the story joins the job's cluster and its
 validation replicates spread over every node; the report is written on the node that runs the
-entrypoint (give ``--out`` a path on shared storage to read it elsewhere). Set
+entrypoint (give ``--out`` a path on shared storage to read it elsewhere). The improvement
+loop's Tune trials run on the job's cluster and its canary on the cluster's Serve (HTTP on
+127.0.0.1 of the node running the entrypoint; with several nodes, use Redis as the store). Set
 ``TWINLOOP_REDIS_URL`` in the job's ``runtime_env`` to keep the run's summary in Redis. Nothing
 happens at import time.
 """

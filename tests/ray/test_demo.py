@@ -13,6 +13,7 @@ import pytest
 from cluster.cli import main
 from twinloop.demo.results import DemoResult
 from twinloop.report.build import SECTION_IDS
+from twinloop.report.loop_sections import LOOP_SECTION_IDS
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -68,3 +69,41 @@ def test_report_has_every_section_and_an_embedded_image_each(
     data = json.loads((out / "report.json").read_text())
     assert data["scenario"]["small"] is True and data["seed"] == 1
     assert (out / "twinloop.sqlite3").is_file()  # the embedded store lives in the output folder
+
+
+def test_the_loop_fixes_the_planted_flaw_through_a_served_canary(
+    demo: tuple[Path, DemoResult],
+) -> None:
+    """plan → Tune retraining → championship → canary on Serve: the retrained model is promoted
+    by the Canary deployment on production's outcomes, and the family's champion moved."""
+    loop = demo[1].loop
+    assert loop is not None
+    assert [r.stage for r in loop.timeline] == [
+        "analyzed", "planned", "candidates", "championship", "canary"
+    ]  # fmt: skip
+    assert (loop.stage, loop.status) == ("promoted", "done"), loop.reason
+    assert any(p.chosen and p.agent == "ml_pipeline" for p in loop.plan)
+    assert loop.candidates is not None and loop.candidates["registered"] == "v3"
+    assert loop.championship is not None and loop.championship.winner == "v3"
+    canary = loop.canary
+    assert canary is not None and canary["served"] is True and canary["by"] == "monitor"
+    assert canary["action"] == "promote" and canary["measured_effect"] > 0
+    assert canary["trace"] and canary["trace"][-1]["lower"] > 0
+    assert loop.champion == "v3"
+    assert loop.kpis.promoted >= 1 and loop.kpis.simulation_accuracy.pairs >= 1
+
+
+def test_report_has_the_loop_sections(demo: tuple[Path, DemoResult]) -> None:
+    """Timeline (plot), plan, championship matrix, canary intervals (plot), KPIs; the JSON holds
+    the timeline, plan, championship, canary trace and KPIs."""
+    out, _ = demo
+    page = (out / "report.html").read_text()
+    for section in LOOP_SECTION_IDS:
+        assert f"<section id='{section}'>" in page, section
+    for section in ("loop-timeline", "loop-canary"):
+        body = page.split(f"<section id='{section}'>", 1)[1].split("</section>", 1)[0]
+        assert "<img src='data:image/png;base64," in body, section
+    assert "P(row beats column)" in page
+    loop = json.loads((out / "report.json").read_text())["loop"]
+    assert {"timeline", "plan", "championship", "canary", "kpis"} <= set(loop)
+    assert loop["championship"]["result"]["pairwise"] and loop["canary"]["trace"]

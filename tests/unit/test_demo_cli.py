@@ -1,7 +1,9 @@
 """`twinloop demo` bad input: one readable line on stderr, exit 2, no traceback, nothing started.
 
 Checks run in-process through ``cluster.cli.main`` (fast); one runs the real command in a
-subprocess to show what a user sees."""
+subprocess to show what a user sees. The last one checks the demo's hand-over to the
+improvement loop (family, versions, improvement) without Ray; ``tests/ray/test_demo.py`` runs
+the loop itself."""
 
 from __future__ import annotations
 
@@ -93,3 +95,44 @@ def test_malformed_ray_address(
     """An address that is not host:port is refused with the expected forms."""
     proc = demo("--out", str(tmp_path / "out"), "--ray-address", "headnode")
     _one_line_error(proc, "is not host:port, auto or ray://")
+
+
+def test_the_loop_setup_is_registered_once_and_a_rerun_resumes(tmp_path: Path) -> None:
+    """The demo's hand-over to the loop (no Ray): the loop's own twin stored, the family with
+    model-v2 as v1 and model-v3 as v2 (champion), the analysis under the family's experiment id
+    and one improvement; doing it again (a second `twinloop demo` into the same store) adds
+    nothing and finds the same improvement."""
+    from twinloop.analysis.analyzer import analyze_failure
+    from twinloop.demo.loop import family_name, register_family
+    from twinloop.demo.scenario import (
+        challenger_config,
+        champion_config,
+        reference_scenario,
+    )
+    from twinloop.improve.retrain import train_variant
+    from twinloop.loop import IMPROVEMENTS
+    from twinloop.registry.registry import Registry
+    from twinloop.sim.domains import environment
+    from twinloop.store import SqliteStore
+
+    scenario = reference_scenario(small=True).model_copy(update={"training_rows": 600})
+    twin = environment("sales").model_copy(update={"name": "demo-twin-test"})
+    models = (
+        train_variant(twin, champion_config(scenario)),
+        train_variant(twin, challenger_config(scenario)),
+    )
+    analysis = analyze_failure({
+        "experimentId": "exp-demo", "winner": "model-v2", "loser": "model-v3",
+        "metrics": {"revenue": {"winner": 110.0, "loser": 90.0}},
+    })  # fmt: skip
+    store = SqliteStore(tmp_path / "twinloop.sqlite3")
+    first = register_family(store, scenario, twin, models, analysis)
+    again = register_family(store, scenario, twin, models, analysis)
+    registry = Registry(store)
+    name = family_name(scenario)
+    assert (first.id, first.family) == (again.id, name)
+    assert first.spec.experiment_id == f"exp-demo-{name}"
+    assert [v.id for v in registry.versions(name)] == ["v1", "v2"]
+    assert registry.alias(name, "champion").version == "v2"
+    assert registry.environment(registry.family(name)).name == "demo-twin-test"
+    assert len(store.query(IMPROVEMENTS)) == 1

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from twinloop.demo.results import TrajectoryBand
-from twinloop.report import plots
+from twinloop.report import loop_plots, plots
 from twinloop.report.html import Image, Section, render_html
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -51,6 +51,13 @@ PLOTS = {
         plots.ValidationBar("Cut latency", 0.92, 0.05, 0.03, 0.07, True),
         plots.ValidationBar("Do nothing", 0.5, 0.0, -0.02, 0.02, False),
     ]),
+    "loop_timeline": lambda: loop_plots.timeline([
+        loop_plots.StageBar("planned", 0.01, True), loop_plots.StageBar("candidates", 20.0, True),
+        loop_plots.StageBar("canary", 45.0, True),
+    ]),
+    "canary_trace": lambda: loop_plots.canary_trace([
+        loop_plots.CanaryPoint(100, 0.2, -0.6, 1.0), loop_plots.CanaryPoint(400, 0.14, 0.01, 0.3),
+    ], "promote"),
 }  # fmt: skip
 
 

@@ -7,11 +7,15 @@ sandbox's own result models are embedded as they are, not re-shaped.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from twinloop.analysis.analyzer import FailureAnalysis
+from twinloop.championship.results import ChampionshipDecision
 from twinloop.contract import FrozenModel
 from twinloop.demo.scenario import DemoScenario
+from twinloop.loop.kpis import LoopKpis
 from twinloop.replication.whatif.analytic import WhatIfResult
 from twinloop.replication.whatif.simulated import SimWhatIfResult
 
@@ -86,8 +90,49 @@ class Validation(FrozenModel):
     confirmed: bool = Field(description="the interval excludes 0 in the challenger's favour")
 
 
+class TimelineRow(FrozenModel):
+    """One stage of the improvement: how long it took and what it decided."""
+
+    stage: str
+    status: str
+    seconds: float | None
+    summary: str
+    decision: str | None = Field(description="the improvement's end when this stage ended it")
+
+
+class PlanRow(FrozenModel):
+    """One action of the plan as the loop ranked it (plan value × past success of its kind)."""
+
+    id: str
+    agent: str
+    title: str
+    plan_rank: int
+    value: float = Field(description="the plan's ROI, else its relative uplift")
+    expected: float = Field(description="value × P(success) of the agent's kind")
+    chosen: bool
+
+
+class LoopStep(FrozenModel):
+    """Step 5: the improvement loop on the failure, its canary judged by production."""
+
+    family: str
+    improvement_id: str
+    twin_environment: str = Field(description="the stored environment the loop decided in")
+    stage: str | None
+    status: str
+    reason: str | None
+    timeline: list[TimelineRow]
+    plan: list[PlanRow]
+    candidates: dict[str, Any] | None = Field(description="the retraining stage's output")
+    championship: ChampionshipDecision | None
+    canary: dict[str, Any] | None = Field(description="the canary stage's output (with trace)")
+    champion: str | None = Field(description="the family's champion after the loop")
+    kpis: LoopKpis
+
+
 class DemoResult(FrozenModel):
-    """The whole story of one run: calibration, A/B test, analysis, what-if, validations."""
+    """The whole story of one run: calibration, A/B test, analysis, what-if, validations,
+    and the improvement loop."""
 
     seed: int
     scenario: DemoScenario
@@ -97,3 +142,4 @@ class DemoResult(FrozenModel):
     what_if: WhatIfStep
     validations: list[Validation]
     timings: dict[str, float] = Field(description="wall seconds per step")
+    loop: LoopStep | None = Field(default=None, description="the improvement loop (step 5)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -262,6 +263,13 @@ def summarize_calibration(result: CalibrationResult) -> CalibrationSummary:
     )
 
 
+class World(NamedTuple):
+    """What the story built that the loop continues with: the A/B's world and its models."""
+
+    environment: BusinessEnvironment
+    models: tuple[PredictorModel, PredictorModel]
+
+
 def run_story(
     scenario: DemoScenario,
     executor: Executor | None = None,
@@ -271,6 +279,20 @@ def run_story(
     on_step: Callable[[str], None] | None = None,
 ) -> DemoResult:
     """Calibrate, train, then steps 1–4; ``on_step`` hears each step's name as it starts."""
+    return run_story_world(
+        scenario, executor, settings=settings, progress=progress, on_step=on_step
+    )[0]
+
+
+def run_story_world(
+    scenario: DemoScenario,
+    executor: Executor | None = None,
+    *,
+    settings: Settings | None = None,
+    progress: ProgressCallback | None = None,
+    on_step: Callable[[str], None] | None = None,
+) -> tuple[DemoResult, World]:
+    """:func:`run_story`, and the world (environment, models) it ran in."""
     run = executor or SerialExecutor()
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -291,20 +313,20 @@ def run_story(
     tell("training model-v2 and model-v3 on twin data")
     models = train_models(env, scenario)
     lap("training")
-    tell("1/4 A/B test of model-v2 vs model-v3 in the twin")
+    tell("1/5 A/B test of model-v2 vs model-v3 in the twin")
     step, units = ab_test(scenario, env, models, run)
     lap("ab_test")
-    tell("2/4 failure analysis")
+    tell("2/5 failure analysis")
     analysis = analyze(step, units)
     lap("analysis")
-    tell("3/4 what-if")
+    tell("3/5 what-if")
     whatif = explore_what_if(scenario, env, units, run)
     lap("what_if")
-    tell("4/4 validating the top hypotheses in the sandbox")
+    tell("4/5 validating the top hypotheses in the sandbox")
     specs = validation_specs(scenario, env, analysis, models)
     validations = validate(specs, run, settings=settings, progress=progress)
     lap("validation")
-    return DemoResult(
+    result = DemoResult(
         seed=scenario.seed,
         scenario=scenario,
         calibration=summarize_calibration(calibration),
@@ -314,3 +336,4 @@ def run_story(
         validations=validations,
         timings=timings,
     )
+    return result, World(env, models)

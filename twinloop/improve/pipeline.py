@@ -107,7 +107,7 @@ def applies(recipe: Recipe, env: BusinessEnvironment) -> bool:
     )
 
 
-def _search_in_process(spec: RetrainSpec, data: TrainingData) -> RetrainResult:
+def search_in_process(spec: RetrainSpec, data: TrainingData) -> RetrainResult:
     return run_search(spec, data=data)
 
 
@@ -116,7 +116,7 @@ def retrain(
     store: Store,
     request: RetrainRequest,
     analysis: FailureAnalysis,
-    search: SearchFn = _search_in_process,
+    search: SearchFn = search_in_process,
 ) -> RetrainRun:
     """Plan, search, keep the run, and register a confirmed candidate with its lineage."""
     spec, champion = plan(registry, request, analysis)

@@ -58,8 +58,9 @@ def warm_recipes(configs: object) -> list[Recipe]:
     return found[:WARM_MAX]
 
 
-def candidates(context: StageContext) -> StageResult:
-    """Retrain the family's champion for the chosen ml_pipeline action."""
+def candidates(context: StageContext, search: SearchFn | None = None) -> StageResult:
+    """Retrain the family's champion for the chosen ml_pipeline action (``search``: Ray Tune's
+    bound with ``functools.partial``; default the in-process search on the context's executor)."""
     chosen = context.outputs["planned"].outcome.get("chosen")
     if chosen in AGENTS:  # performance, business: twinloop.loop.agent_candidates
         return agent_candidates(context)
@@ -83,7 +84,7 @@ def candidates(context: StageContext) -> StageResult:
     ident = run_id(request, analysis.experiment_id, champion)
     run = context.store.find_model(RUNS, ident, RetrainRun)
     if run is None:
-        run = retrain(registry, context.store, request, analysis, searcher(context))
+        run = retrain(registry, context.store, request, analysis, search or searcher(context))
     evidence = (EvidenceLink(kind=RUNS, id=run.id, note="the retraining run"),)
     conf = run.result.confirmation
     outcome = {

@@ -14,6 +14,7 @@ from twinloop.demo.results import DemoResult
 from twinloop.errors import InvalidInput
 from twinloop.report import plots
 from twinloop.report.html import Image, Section, render_html
+from twinloop.report.loop_sections import loop_sections, loop_summary
 
 TITLES = {
     "revenue": "revenue per day",
@@ -41,7 +42,8 @@ def _money(x: float | None) -> str:
 
 
 def summary_lines(result: DemoResult) -> list[str]:
-    """Five lines: the decision, the root causes, the price, the what-if, the validated fixes."""
+    """Five lines: the decision, the root causes, the price, the what-if, the validated fixes;
+    a sixth when the improvement loop ran: where it ended."""
     a = result.analysis
     d = a.decision
     causes = ", ".join(c.id.split(":", 1)[1] for c in a.root_causes[:3])
@@ -56,6 +58,7 @@ def summary_lines(result: DemoResult) -> list[str]:
     sim = {k.kpi: k for k in result.what_if.simulation.kpis}
     rev = sim.get("revenue")
     confirmed = [v for v in result.validations if v.confirmed]
+    loop = [] if result.loop is None else [loop_summary(result.loop)]
     return [
         f"Decision: {d.winner} beats {d.loser} ({d.status}; key metric {d.key_metric}).",
         f"Root causes: {causes}.",
@@ -64,6 +67,7 @@ def summary_lines(result: DemoResult) -> list[str]:
         f"{_pct(rev.relative_change if rev else None)}.",
         f"Validated in the twin: {len(confirmed)} of {len(result.validations)} fixes win "
         f"(best: {max(result.validations, key=lambda v: v.win_rate).title}).",
+        *loop,
     ]
 
 
@@ -236,7 +240,7 @@ def _validation_section(r: DemoResult) -> Section:
 
 
 def build_sections(result: DemoResult) -> list[Section]:
-    """The six sections, in the order of the story."""
+    """The six sections, in the order of the story, then the loop's."""
     return [
         _trajectory_section(result),
         _effects_section(result),
@@ -244,13 +248,14 @@ def build_sections(result: DemoResult) -> list[Section]:
         _chain_section(result),
         _what_if_section(result),
         _validation_section(result),
+        *loop_sections(result.loop),
     ]
 
 
 def render_report(result: DemoResult) -> str:
     s = result.scenario
     return render_html(
-        "twinloop: model-v3 lost its A/B test — here is why, and what fixes it",
+        "twinloop: model-v3 lost its A/B test — here is why, what fixes it, and the fix shipped",
         f"Sales twin, seed {s.seed}{' (reduced size)' if s.small else ''}; "
         f"the story's steps took {sum(result.timings.values()):.0f} s.",
         summary_lines(result),
