@@ -169,3 +169,25 @@ def test_identical_version_is_neither_rolled_back_nor_promoted_in_95_percent_of_
     print(f"identical canary decided in {decided}/100 seeds")
     assert decided <= 5
     assert outcomes.count("expire") == 100 - decided
+
+
+def test_twin_traffic_decides_at_each_versions_own_threshold(
+    predictors: dict[str, LogisticPredictor],
+) -> None:
+    """A version's per-segment thresholds set its decisions: 0.5 everywhere is the default
+    stream exactly; acting on everyone (threshold 0) changes that version's outcomes only."""
+    env = environment("sales")
+    cfg = CanaryConfig(family="lead", champion="v1", canary="v2", weight=0.5, salt="t")
+    versions = {"v1": predictors["good"], "v2": predictors["good"]}
+    k = len(env.segments)
+
+    def first(thresholds: dict[str, np.ndarray] | None) -> dict[str, dict[str, np.ndarray]]:
+        stream = traffic_batches(env, cfg, versions, batch_size=20_000, seed=3,
+                                 thresholds=thresholds)  # fmt: skip
+        return next(stream)[1]
+
+    default, half = first(None), first({"v2": np.full(k, 0.5)})
+    assert all(np.array_equal(default[v]["revenue"], half[v]["revenue"]) for v in versions)
+    everyone = first({"v2": np.zeros(k)})
+    assert np.array_equal(everyone["v1"]["revenue"], default["v1"]["revenue"])
+    assert not np.array_equal(everyone["v2"]["conversions"], default["v2"]["conversions"])

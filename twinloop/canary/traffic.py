@@ -3,10 +3,11 @@ its ground truth.
 
 Each unit is a customer drawn as the twin draws them (:func:`~twinloop.sim.groundtruth
 .sample_customers`: features, true intent, segment). The version the configuration assigns scores
-it; its decision (act when score ≥ 0.5) multiplies the conversion probability as in the twin's
-lifecycle — by (1 + u) when right, (1 - u) when wrong, or by the environment's
-``decision_effects`` for the confusion cell it falls in; a conversion earns
-the average order value × the segment's value × a log-normal spread. The per-unit ``revenue`` is
+it; its decision (act when the score reaches the version's threshold for the unit's segment:
+0.5 unless the version is a predictor with its own thresholds) multiplies the conversion
+probability as in the twin's lifecycle — by (1 + u) when right, (1 - u) when wrong, or by the
+environment's ``decision_effects`` for the confusion cell it falls in; a conversion earns the
+average order value × the segment's value × a log-normal spread. The per-unit ``revenue`` is
 the outcome the canary is judged on (and ``conversions``, 0/1), so a better model truly earns more.
 """
 
@@ -31,10 +32,12 @@ def unit_revenue(
     intent: NDArray[np.int64],
     segment: NDArray[np.int64],
     rng: np.random.Generator,
+    cut: NDArray[np.float64] | float = 0.5,
 ) -> NDArray[np.float64]:
-    """Revenue of each unit given the model's scores and the ground truth."""
+    """Revenue of each unit given the model's scores, its decision threshold per unit (``cut``)
+    and the ground truth."""
     deal = env.transaction
-    effect = scored_multiplier(deal, scores >= 0.5, intent == 1)
+    effect = scored_multiplier(deal, scores >= cut, intent == 1)
     multiplier = np.array([s.conversion_multiplier for s in env.segments])[segment]
     p = deal.base_conversion * multiplier * effect
     converted = rng.random(scores.size) < np.minimum(p, 1.0)
@@ -50,9 +53,10 @@ def unit_outcomes(
     intent: NDArray[np.int64],
     segment: NDArray[np.int64],
     rng: np.random.Generator,
+    cut: NDArray[np.float64] | float = 0.5,
 ) -> dict[str, NDArray[np.float64]]:
     """Per unit ``revenue`` and ``conversions`` (0/1) from the ground truth."""
-    revenue = unit_revenue(env, scores, intent, segment, rng)
+    revenue = unit_revenue(env, scores, intent, segment, rng, cut)
     return {"revenue": revenue, "conversions": (revenue > 0).astype(np.float64)}
 
 
@@ -63,8 +67,12 @@ def traffic_batches(
     *,
     batch_size: int,
     seed: int,
+    thresholds: Mapping[str, NDArray[np.float64]] | None = None,
 ) -> Iterator[tuple[list[str], dict[str, dict[str, NDArray[np.float64]]]]]:
-    """Endless batches: (unit ids, per version its units' outcomes), one seed-determined stream."""
+    """Endless batches: (unit ids, per version its units' outcomes), one seed-determined stream.
+
+    ``thresholds`` gives a version its decision threshold per segment (environment order); a
+    version without one acts at score >= 0.5."""
     rng = np.random.default_rng(np.random.SeedSequence(seed))
     start = 0
     while True:
@@ -77,7 +85,11 @@ def traffic_batches(
             mine = versions == version
             if mine.any():
                 scores = predictor.predict(x[mine])
-                outcomes[version] = unit_outcomes(env, scores, intent[mine], segment[mine], rng)
+                per_segment = (thresholds or {}).get(version)
+                cut = 0.5 if per_segment is None else per_segment[segment[mine]]
+                outcomes[version] = unit_outcomes(
+                    env, scores, intent[mine], segment[mine], rng, cut
+                )
         yield units, outcomes
 
 

@@ -31,6 +31,7 @@ from twinloop.canary.traffic import merge_outcomes, traffic_batches
 from twinloop.loop.machine import StageContext, StageResult, StageUnavailable
 from twinloop.loop.model import Stage
 from twinloop.registry.registry import Registry
+from twinloop.sim.groundtruth import decision_thresholds
 from twinloop.sim.models import OnnxModel, PredictorModel, load_predictor
 
 WEIGHT: Final = 0.5  # share of units the canary gets
@@ -61,16 +62,23 @@ def twin_traffic(
     ground truth, split by the canary's hash assignment (the default traffic source)."""
     env = registry.environment(registry.family(family))
     predictors = {}
+    thresholds = {}
     for version in (champion, candidate):
         spec = registry.runnable(registry.version(family, version))
         if not isinstance(spec, PredictorModel | OnnxModel):
             raise StageUnavailable("canary", f"{version} is a profile, not a scoring model")
         predictors[version] = load_predictor(spec)
+        cuts = decision_thresholds(env, spec)  # a predictor's own policy; ONNX: 0.5 (built in)
+        if cuts is not None:
+            thresholds[version] = cuts
     config = CanaryConfig(
         family=family, champion=champion, canary=candidate, weight=WEIGHT, salt=f"s{seed}",
         generation=1, n_features=env.n_features + len(env.segments),
     )  # fmt: skip
-    for _, outcomes in traffic_batches(env, config, predictors, batch_size=BATCH, seed=seed):
+    stream = traffic_batches(
+        env, config, predictors, batch_size=BATCH, seed=seed, thresholds=thresholds
+    )
+    for _, outcomes in stream:
         yield outcomes
 
 
