@@ -18,6 +18,7 @@ from twinloop.registry.models import Gates, ModelFamily
 from twinloop.registry.registry import Registry
 from twinloop.sim.domains import environment
 from twinloop.sim.lifecycle import simulate
+from twinloop.sim.models import ModelSpec
 from twinloop.sim.spec import SimulationSpec
 from twinloop.store import Store
 
@@ -47,10 +48,20 @@ def plant(
         registry.create_family(spec)
         registry.move_alias(family, "champion", registry.register(family, blind).id)
     sound = train_model(LOGISTIC, Recipe(name="previous"), twin_data(env, 3_000, 2), 0)
+    store_lost_test(store, experiment, previous=sound, champion=blind)
+
+
+def store_lost_test(
+    store: Store, experiment: str, *, previous: ModelSpec, champion: ModelSpec
+) -> None:
+    """Run ``previous`` (control) against ``champion`` in the sales twin (20,000 customers, 14
+    days, per-unit rows) and store the analysis of that test as ``experiment``."""
     units = simulate(
         SimulationSpec(
-            environment=env.model_copy(update={"initial_customers": 20_000}),
-            models=[sound, blind], allocation=[0.5, 0.5], days=14, seed=5, record_units=True,
+            environment=environment("sales").model_copy(update={"initial_customers": 20_000}),
+            models=[previous.model_copy(update={"name": "previous"}),
+                    champion.model_copy(update={"name": "champion"})],
+            allocation=[0.5, 0.5], days=14, seed=5, record_units=True,
         )
     ).units  # fmt: skip
     variants = [{"name": "previous", "control": True}, {"name": "champion"}]

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from twinloop.analysis.analyzer import KIND as ANALYSES
-from twinloop.analysis.analyzer import analyze_failure
+from tests.loop_family import store_lost_test
 from twinloop.config import load_settings
 from twinloop.improve.data import twin_data
 from twinloop.improve.recipe import Recipe
@@ -29,9 +28,7 @@ from twinloop.loop.stages import default_stages
 from twinloop.registry.models import ModelFamily
 from twinloop.registry.registry import Registry
 from twinloop.sim.domains import environment
-from twinloop.sim.lifecycle import simulate
 from twinloop.sim.models import ModelSpec, PredictorModel
-from twinloop.sim.spec import SimulationSpec
 from twinloop.store import SqliteStore
 
 FAMILY = "lead-scoring"
@@ -42,24 +39,11 @@ def lost_test(
 ) -> tuple[SqliteStore, Registry, str]:
     """A family with ``champion`` (v1) and the analysis of the A/B test it lost to ``previous``."""
     champion = champion.model_copy(update={"name": "champion"})
-    previous = previous.model_copy(update={"name": "previous"})
     store = SqliteStore(tmp_path / "twinloop.sqlite3")
     registry = Registry(store, settings=load_settings())
     registry.create_family(ModelFamily(name=FAMILY, primary_kpi="revenue", trainer=LOGISTIC))
     registry.move_alias(FAMILY, "champion", registry.register(FAMILY, champion).id)
-    units = simulate(
-        SimulationSpec(
-            environment=environment("sales").model_copy(update={"initial_customers": 20_000}),
-            models=[previous, champion], allocation=[0.5, 0.5], days=14, seed=5,
-            record_units=True,
-        )
-    ).units  # fmt: skip
-    variants = [{"name": "previous", "control": True}, {"name": "champion"}]
-    analysis = analyze_failure(
-        {"experimentId": experiment, "variants": variants, "environment": "sales"},
-        raw_table=units,
-    )
-    store.put(ANALYSES, analysis.experiment_id, analysis.model_dump(mode="json"))
+    store_lost_test(store, experiment, previous=previous, champion=champion)
     spec = ImprovementSpec(experiment_id=experiment, family=FAMILY, seed=3)
     return store, registry, start_improvement(store, spec)[0].id
 

@@ -27,11 +27,13 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_start_resume_show_cancel(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Planned, then the performance agent's gap; a second start resumes; cancel ends it."""
+    """Planned, then the gap (the family is not registered, so the performance agent cannot
+    start); a second start resumes; cancel ends it."""
     assert main(["improve", "start", "--experiment", "exp-200", "--seed", "7"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "imp-exp-200: started" and out[-1] == "state: planned (stalled)"
-    assert "candidates unavailable — the performance agent's candidates" in out[-2]
+    assert "candidates unavailable — the performance agent cannot start" in out[-2]
+    assert "model family 'exp-200' not found" in out[-2]
     assert main(["improve", "start", "--experiment", "exp-200"]) == 0
     assert capsys.readouterr().out.startswith("imp-exp-200: resumed")
     assert main(["improve", "show", "imp-exp-200"]) == 0
