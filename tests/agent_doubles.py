@@ -59,6 +59,15 @@ def cold_start_onnx(config: dict[str, Any], data: TrainingData, seed: int) -> by
     return break_on_cold_start(sklearn_logistic(config, data, seed), data.n_base)
 
 
+def new_customers_unseen_onnx(config: dict[str, Any], data: TrainingData, seed: int) -> bytes:
+    """A trainer whose model has the cold-start bug unless its training rows held customers
+    without history: the double of a model that only handles what it was shown."""
+    artifact = sklearn_logistic(config, data, seed)
+    if np.any(np.abs(data.features[:, : data.n_base]).sum(axis=1) == 0):
+        return artifact
+    return break_on_cold_start(artifact, data.n_base)
+
+
 class SlowAgent:
     """Sleeps ``params['sleep']`` s, then proposes the context's model renamed (deterministic).
 

@@ -4,10 +4,12 @@ A champion trained blind to the enterprise segment loses in the twin; the loop a
 (``ml_pipeline``), retrains and registers ``v2``, holds the championship (confirmation on fresh
 seeds) and runs the canary on twin traffic, which promotes ``v2`` to champion. Running it again
 moves nothing and registers nothing. The qa agent gates every registered candidate: ``v2``
-passes its edge-case scenarios, while a retrained ONNX candidate planted to break on cold-start
-customers wins on ordinary traffic and is still vetoed (abandoned with the qa reason, alias
-untouched). With a family gate that cannot pass (a required external result nobody reported)
-the championship refuses and the improvement is abandoned, alias untouched.
+passes its edge-case scenarios. A retrained ONNX candidate planted to break on cold-start
+customers wins on ordinary traffic and is still vetoed; the stage then retrains with cold-start
+rows: a trainer whose bug those rows cure gets a repaired ``v3`` promoted, one whose bug they
+cannot cure is vetoed again (abandoned with the qa reason, alias untouched). With a family gate
+that cannot pass (a required external result nobody reported) the championship refuses and the
+improvement is abandoned, alias untouched.
 """
 
 from __future__ import annotations
@@ -110,14 +112,20 @@ def test_the_loop_never_promotes_when_the_championship_gates_fail(
 def test_a_candidate_that_breaks_on_cold_start_is_vetoed_by_qa(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The family retrains to ONNX with a cold-start bug: the candidate is confirmed on ordinary
-    traffic, qa fails it on cold_start, the championship refuses: abandoned, alias unmoved."""
+    """The family retrains to ONNX with a cold-start bug in the graph: the candidate is confirmed
+    on ordinary traffic, qa fails it on cold_start; the repair round (cold-start rows) cannot
+    fix a bug in the graph, so its candidate fails too and the championship refuses: abandoned,
+    alias unmoved."""
     monkeypatch.setenv("TWINLOOP_DATA_DIR", str(tmp_path))
     store, registry, ident = planted(tmp_path, Gates(), "tests.agent_doubles:cold_start_onnx")
     done = run_improvement(store, ident, default_stages())
     cand = outcome(store, ident, "candidates")
-    assert cand["registered"] == "v2"
-    assert registry.version(FAMILY, "v2").model.type == "onnx"
+    vetoed = cand["vetoed"]
+    assert isinstance(vetoed, dict) and vetoed["registered"] == "v2"
+    assert vetoed["qa"]["failed_scenario"] == "cold_start"
+    assert cand["registered"] == "v3" and cand["run_id"] != vetoed["run_id"]
+    assert isinstance(cand["winner_config"], dict) and cand["winner_config"]["cold_start_share"] > 0
+    assert registry.version(FAMILY, "v3").model.type == "onnx"
     qa = cand["qa"]
     assert isinstance(qa, dict) and qa["passed"] is False and qa["failed_scenario"] == "cold_start"
     assert (done.stage, done.status) == ("abandoned", "done"), done.reason
@@ -127,6 +135,38 @@ def test_a_candidate_that_breaks_on_cold_start_is_vetoed_by_qa(
     assert store.find(STAGE_OUTPUTS, f"{ident}.canary") is None
     assert [s.version for s in registry.alias_history(FAMILY, "champion")] == ["v1"]
     assert registry.alias(FAMILY, "challenger").version is None
+
+
+def test_a_qa_veto_on_cold_start_is_repaired_by_retraining_with_cold_start_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The family's trainer makes models that break on customers without history unless it was
+    shown some: the first candidate is confirmed and vetoed by qa on cold_start; the stage
+    retrains with cold-start rows searched, the repaired candidate passes qa and is promoted;
+    a second run registers nothing more."""
+    monkeypatch.setenv("TWINLOOP_DATA_DIR", str(tmp_path))
+    trainer = "tests.agent_doubles:new_customers_unseen_onnx"
+    store, registry, ident = planted(tmp_path, Gates(), trainer)
+    done = run_improvement(store, ident, default_stages())
+    cand = outcome(store, ident, "candidates")
+    vetoed = cand["vetoed"]
+    assert isinstance(vetoed, dict) and vetoed["registered"] == "v2"
+    assert vetoed["qa"]["passed"] is False and vetoed["qa"]["failed_scenario"] == "cold_start"
+    assert vetoed["winner_config"]["cold_start_share"] == 0.0
+    warm = cand["warm_start"]
+    assert cand["registered"] == "v3" and isinstance(warm, list) and warm[0] == "w000"
+    qa = cand["qa"]
+    assert isinstance(qa, dict) and qa["passed"] is True, qa
+    config = cand["winner_config"]
+    assert isinstance(config, dict) and 0.25 <= config["cold_start_share"] <= 1.0
+    assert (done.stage, done.status) == ("promoted", "done"), done.reason
+    assert registry.alias(FAMILY, "champion").version == "v3"
+    lineage = registry.version(FAMILY, "v3").lineage
+    assert lineage is not None and lineage.recipe["cold_start_share"] == config["cold_start_share"]
+    again = run_improvement(store, ident, default_stages())
+    assert again.stage == "promoted"
+    assert [v.id for v in registry.versions(FAMILY)] == ["v1", "v2", "v3"]
+    assert len(store.query(RUNS)) == 2
 
 
 def test_a_third_family_starts_its_search_at_the_past_winner(

@@ -24,6 +24,7 @@ from twinloop.errors import InvalidInput
 from twinloop.improve.data import TrainingData
 from twinloop.improve.recipe import Recipe
 from twinloop.improve.reference import LOGISTIC
+from twinloop.improve.repair import QaRepair, repair_space
 from twinloop.improve.search import DataSource, RetrainResult, RetrainSpec, run_search
 from twinloop.improve.space import space_from_analysis
 from twinloop.registry.models import Evidence, Lineage
@@ -49,6 +50,10 @@ class RetrainRequest(FrozenModel):
         description="Past winners' recipes, tried first (those this environment cannot apply "
         "are dropped).",
     )
+    qa_repair: QaRepair | None = Field(
+        default=None,
+        description="Search the repair of this failed qa scenario too (twinloop.improve.repair).",
+    )
 
 
 class RetrainRun(FrozenModel):
@@ -65,8 +70,12 @@ class RetrainRun(FrozenModel):
 
 def run_id(request: RetrainRequest, analysis_id: str, champion: str) -> str:
     """Deterministic id: the same request on the same failure and champion is the same run."""
-    # Without a warm start the key is what it was before warm starts existed: kept runs keep ids.
-    fields = request.model_dump_json(exclude=None if request.warm_start else {"warm_start"})
+    # Fields left at their default are out of the key, so runs kept before a field existed
+    # keep their ids.
+    unset = {"warm_start"} if not request.warm_start else set()
+    if request.qa_repair is None:
+        unset.add("qa_repair")
+    fields = request.model_dump_json(exclude=unset or None)
     key = f"{fields}|{analysis_id}|{champion}"
     return f"{request.family}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
@@ -81,13 +90,16 @@ def plan(
     if champion is None:
         raise InvalidInput("family", f"family {family.name!r} has no champion to retrain against")
     model = registry.runnable(registry.version(family.name, champion))
+    space = space_from_analysis(analysis, env)
+    if request.qa_repair is not None:
+        space = repair_space(space, request.qa_repair)
     spec = RetrainSpec(
         family=family.name,
         environment=env,
         champion=model,
         trainer=family.trainer or LOGISTIC,
         data=request.data,
-        space=space_from_analysis(analysis, env),
+        space=space,
         samples=request.samples,
         kpi=family.primary_kpi,
         confirm_probability=family.gates.primary_prob,

@@ -1,10 +1,11 @@
 """A training recipe: what to change about the data and the fit before a trainer runs.
 
 A recipe reweights or oversamples segments (the analyzer's localized segment), chooses the
-customer features a model may use, sets the regularisation and the decision threshold, and
-passes trainer-specific parameters through. The data changes are applied here, once, so every
-trainer — the reference ones and a user's — gets them the same way; the threshold is applied to
-the trained model (``twinloop.improve.trainer``) because the twin acts on ``score >= 0.5``.
+customer features a model may use, can add cold-start rows (features zeroed, for new customers),
+sets the regularisation and the decision threshold, and passes trainer-specific parameters
+through. The data changes are applied here, once, so every trainer — the reference ones and a
+user's — gets them the same way; the threshold is applied to the trained model
+(``twinloop.improve.trainer``) because the twin acts on ``score >= 0.5``.
 """
 
 from __future__ import annotations
@@ -40,6 +41,13 @@ class Recipe(FrozenModel):
     threshold: float = Field(default=0.5, gt=0.0, lt=1.0, description="Act when score >= this.")
     params: dict[str, ParamValue] = Field(
         default_factory=dict, description="Trainer-specific settings (max_iter, max_depth …)."
+    )
+    cold_start_share: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Extra rows, as a share of the training rows: seeded copies with every "
+        "customer feature zeroed (new customers without history), label and segment kept.",
     )
 
     @field_validator("segment_weights")
@@ -82,10 +90,37 @@ def apply_recipe(data: TrainingData, recipe: Recipe, seed: int) -> TrainingData:
     if row_factor.sum() <= 0:
         raise InvalidInput("recipe.segment_weights", "every row would get weight 0")
     if recipe.resample == "weight":
-        if np.all(factor == 1.0):
-            return out
-        return replace(out, weight=out.sample_weight() * row_factor)
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(7,)))
-    p = out.sample_weight() * row_factor
-    rows = rng.choice(out.n, size=out.n, p=p / p.sum())
-    return replace(out.take(np.sort(rows)), weight=None)
+        if not np.all(factor == 1.0):
+            out = replace(out, weight=out.sample_weight() * row_factor)
+    else:
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(7,)))
+        p = out.sample_weight() * row_factor
+        rows = rng.choice(out.n, size=out.n, p=p / p.sum())
+        out = replace(out.take(np.sort(rows)), weight=None)
+    return with_cold_start(out, recipe.cold_start_share, seed)
+
+
+def with_cold_start(data: TrainingData, share: float, seed: int) -> TrainingData:
+    """The rows plus ``share`` × n seeded copies whose customer features are all zero.
+
+    Serving hands a model all-zero features for a customer it has no history of (the qa agent's
+    cold-start scenario). A model that never saw such rows extrapolates its slopes to them and
+    can do worse than a coin flip; copies with the features zeroed and the label kept teach it
+    each segment's base rate there, at a small cost on ordinary rows (the one-hot segment
+    columns stay, so the base rate is learned per segment).
+    """
+    k = round(share * data.n)
+    if k == 0:
+        return data
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(9,)))
+    extra = data.take(np.sort(rng.choice(data.n, size=k, replace=False)))
+    zeroed = extra.features.copy()
+    zeroed[:, : data.n_base] = 0.0
+    weight = None if data.weight is None else np.concatenate([data.weight, extra.sample_weight()])
+    return replace(
+        data,
+        features=np.vstack([data.features, zeroed]),
+        label=np.concatenate([data.label, extra.label]),
+        segment=np.concatenate([data.segment, extra.segment]),
+        weight=weight,
+    )

@@ -5,7 +5,8 @@ give that segment more weight in training. :func:`space_from_analysis` turns the
 segment root causes into a weight range per named segment, keeps a regularisation range and a
 decision-threshold range, and :func:`sample_recipes` draws the recipes a search tries — a seeded
 random search, so the set of trials is a function of the seed alone (and recipe 0 is always the
-plain retrain on the data as it is, the natural yardstick).
+plain retrain on the data as it is, the natural yardstick — with the least of a repair the space
+searches, ``twinloop.improve.repair``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ class SearchSpace(FrozenModel):
     params: dict[str, list[ParamValue]] = Field(
         default_factory=dict, description="Trainer parameters: a list of choices each."
     )
+    cold_start_share: Range = Field(
+        default=(0.0, 0.0), description="(low, high) share of added cold-start rows (uniform)."
+    )
     reasons: list[str] = Field(default_factory=list, description="Why each range is there.")
 
     @model_validator(mode="after")
@@ -47,6 +51,9 @@ class SearchSpace(FrozenModel):
         lo, hi = self.threshold
         if not 0 < lo <= hi < 1:
             raise ValueError(f"threshold: range must be inside (0, 1), got ({lo}, {hi})")
+        lo, hi = self.cold_start_share
+        if not 0 <= lo <= hi <= 1:
+            raise ValueError(f"cold_start_share: range must be inside [0, 1], got ({lo}, {hi})")
         return self
 
 
@@ -95,7 +102,8 @@ def sample_recipes(space: SearchSpace, n: int, seed: int) -> list[Recipe]:
         raise InvalidInput("samples", f"must be in [1, 1000], got {n}")
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(11,)))
     mid = 0.5 if space.threshold[0] <= 0.5 <= space.threshold[1] else space.threshold[0]
-    out = [Recipe(name="r000", threshold=mid, resample=space.resample[0])]
+    cold_lo, cold_hi = space.cold_start_share
+    out = [Recipe(name="r000", threshold=mid, resample=space.resample[0], cold_start_share=cold_lo)]
     for i in range(1, n):
         weights = {
             s: round(_log_uniform(rng, lo, hi), 4) for s, (lo, hi) in space.segment_weights.items()
@@ -111,4 +119,11 @@ def sample_recipes(space: SearchSpace, n: int, seed: int) -> list[Recipe]:
                 params=params,
             )
         )
+    if cold_hi > cold_lo:  # its own stream: searching it moves none of the other draws
+        cold = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(12,)))
+        shares = cold.uniform(cold_lo, cold_hi, size=n - 1)
+        out[1:] = [
+            r.model_copy(update={"cold_start_share": round(float(x), 4)})
+            for r, x in zip(out[1:], shares, strict=True)
+        ]
     return out

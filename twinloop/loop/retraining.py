@@ -6,7 +6,11 @@ confirmed candidate registered with its lineage). The run's id is deterministic 
 analysis, champion), so a driver that died after the run was kept adopts it instead of training
 and registering again. The registered candidate then goes through the qa agent's edge-case
 scenarios (``twinloop.loop.quality``); its verdict is the outcome's ``qa``, which the
-championship reads as its external gate ``qa`` (a failed scenario vetoes the promotion). The
+championship reads as its external gate ``qa`` (a failed scenario vetoes the promotion). When
+qa vetoes the winner on a scenario a recipe change answers (``twinloop.improve.repair``: cold
+start), the stage retrains once more with that repair searched and the vetoed winner, repaired,
+tried first; the outcome is then the second run's, with the vetoed one under ``vetoed`` (both
+runs are evidence, both ids deterministic, so a resumed driver adopts either). The
 past winners of this failure's patterns (``twinloop.loop.learning.warm_start``) are the search's
 first recipes. No confirmed candidate abandons the improvement. A family that is not in the
 registry and a family without a champion are reported as unavailable. Actions of the
@@ -16,6 +20,7 @@ performance and business agents go to ``twinloop.loop.agent_candidates``.
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -32,6 +37,7 @@ from twinloop.improve.pipeline import (
     run_id,
 )
 from twinloop.improve.recipe import Recipe
+from twinloop.improve.repair import repair_of, repaired
 from twinloop.improve.search import DataSource, run_search
 from twinloop.loop.agent_candidates import AGENTS, agent_candidates
 from twinloop.loop.machine import StageContext, StageResult, StageUnavailable
@@ -81,32 +87,68 @@ def candidates(context: StageContext, search: SearchFn | None = None) -> StageRe
         _, champion = plan(registry, request, analysis)
     except (NotFound, InvalidInput) as exc:
         raise StageUnavailable("candidates", f"retraining cannot start: {exc}") from exc
+    first = attempt(context, registry, request, analysis, champion, search)
+    repair = repair_of((first.get("qa") or {}).get("failed_scenario"))
+    best = first.pop("best_recipe")
+    if repair is None or best is None:
+        return finish(first)
+    # qa vetoed a confirmed winner on a scenario a recipe change answers: one more round with
+    # the repair searched and the vetoed winner, repaired, tried first (its own run id).
+    again = request.model_copy(
+        update={"qa_repair": repair, "warm_start": [repaired(best, repair), *request.warm_start]}
+    )
+    second = attempt(context, registry, again, analysis, champion, search)
+    second.pop("best_recipe")
+    second["vetoed"] = {k: first[k] for k in ("run_id", "registered", "qa", "winner_config")}
+    second["evidence"] = [*first["evidence"], *second["evidence"]]
+    return finish(second, repair)
+
+
+def attempt(
+    context: StageContext,
+    registry: Registry,
+    request: RetrainRequest,
+    analysis: FailureAnalysis,
+    champion: str,
+    search: SearchFn | None,
+) -> dict[str, Any]:
+    """One retraining run (adopted when kept) and the qa verdict on its registered candidate."""
     ident = run_id(request, analysis.experiment_id, champion)
     run = context.store.find_model(RUNS, ident, RetrainRun)
     if run is None:
         run = retrain(registry, context.store, request, analysis, search or searcher(context))
-    evidence = (EvidenceLink(kind=RUNS, id=run.id, note="the retraining run"),)
-    conf = run.result.confirmation
-    outcome = {
+    conf, best = run.result.confirmation, run.result.best
+    outcome: dict[str, Any] = {
         "run_id": run.id,
         "warm_start": [r.name for r in run.result.spec.warm_recipes()],
         "champion": champion,
         "registered": run.registered,
         "trials": len(run.result.trials),
         "confirmed_gain": None if conf is None else conf.score.gain,
-        "winner_config": None
-        if run.result.best is None
-        else run.result.best.recipe.model_dump(mode="json"),
+        "winner_config": None if best is None else best.recipe.model_dump(mode="json"),
+        "evidence": [EvidenceLink(kind=RUNS, id=run.id, note="the retraining run")],
+        "best_recipe": None if best is None else best.recipe,
     }
-    if run.registered is None:
+    if run.registered is not None:
+        outcome["qa"] = qa_verdict(registry, request.family, run.registered, champion, context.seed)
+    return outcome
+
+
+def finish(outcome: dict[str, Any], repair: str | None = None) -> StageResult:
+    """The stage's result: abandoned without a confirmed candidate, else the registered one."""
+    evidence = tuple(outcome.pop("evidence"))
+    after = "" if repair is None else f" after a {repair} repair of a qa veto"
+    registered, qa = outcome["registered"], outcome.get("qa")
+    if registered is None or qa is None:
         return StageResult(
-            summary="no candidate confirmed on fresh seeds", outcome=outcome,
-            evidence=evidence, decision="abandoned",
-        )  # fmt: skip
-    outcome["qa"] = qa = qa_verdict(registry, request.family, run.registered, champion, seed)
+            summary=f"no candidate confirmed on fresh seeds{after}",
+            outcome=outcome,
+            evidence=evidence,
+            decision="abandoned",
+        )
     return StageResult(
-        summary=f"{run.registered} registered ({len(run.result.trials)} trials, confirmed; "
-        f"{qa_summary(qa)})",
+        summary=f"{registered} registered ({outcome['trials']} trials, confirmed; "
+        f"{qa_summary(qa)}){after}",
         outcome=outcome,
         evidence=evidence,
     )
