@@ -104,6 +104,8 @@ def run_scenario(index: int, flaw: Flaw, seed: int, budget: Budget) -> dict[str,
             "champion_latency_p50_ms": scenario.champion.latency_p50_ms,
             **world.info, "decision": done.stage, "status": done.status, "reason": done.reason,
             "chosen": planned.get("chosen"), "registered": cand.get("registered"),
+            "qa_failed": (cand.get("qa") or {}).get("failed_scenario"),
+            "qa_vetoed_first": (cand.get("vetoed") or {}).get("registered"),
             "verdict": champ.get("verdict"),
             "predicted": [champ.get(k) for k in ("predicted_effect", "predicted_lower",
                                                  "predicted_upper")],
@@ -187,6 +189,11 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "false_promotions_null": rate(sum(r["promoted"] for r in nulls), len(nulls)),
         "false_promotions_null_with_candidate": rate(sum(r["promoted"] for r in tried), len(tried)),
         "null_significant_losses": sum(r.get("analysis_status") == "significant" for r in nulls),
+        "qa_vetoes_repaired": rate(
+            sum(bool(r.get("qa_vetoed_first")) and not r.get("qa_failed") for r in rows),
+            sum(bool(r.get("qa_vetoed_first")) for r in rows),
+        ),
+        "qa_vetoed_in_the_end": sum(bool(r.get("qa_failed")) for r in rows),
         "by_flaw": by_flaw,
         "time_to_improvement_seconds": _seconds(promoted, "seconds"),
         "time_to_improvement_cpu_seconds": _seconds(promoted, "cpu_seconds"),
@@ -223,6 +230,8 @@ def table(summary: dict[str, Any]) -> str:
         f"{num(t['mean'], '.0f')} / {num(t['max'], '.0f')} |",
         f"| time to improvement, CPU: median / mean (s) | {num(c['median'], '.0f')} / "
         f"{num(c['mean'], '.0f')} |",
+        "| qa vetoes repaired by the cold-start round / vetoed in the end | "
+        f"{show(summary['qa_vetoes_repaired'])} / {summary['qa_vetoed_in_the_end']} |",
         f"| simulation accuracy (n = {acc['n']}): correlation / mean error / coverage | "
         f"{num(acc['correlation'])} / {num(acc['mean_error'], '+.3f')} / "
         f"{num(acc['coverage'])} |",
