@@ -96,7 +96,7 @@ class Orchestrator:
         """Every action of the plan, in rank order; one result per action, stored as it lands."""
         out = []
         for action in plan.actions:
-            result = self._run_action(plan.id, action, context)
+            result = self.run_action(plan.id, action, context)
             if self.store is not None:
                 self.store.put_model(ACTION_RESULTS, result.store_id, result)
             out.append(result)
@@ -105,7 +105,9 @@ class Orchestrator:
     def _result(self, plan_id: str, action: Action, **fields: Any) -> ActionResult:
         return ActionResult(plan_id=plan_id, action_id=action.id, agent=action.agent, **fields)
 
-    def _run_action(self, plan_id: str, action: Action, context: AgentContext) -> ActionResult:
+    def run_action(self, plan_id: str, action: Action, context: AgentContext) -> ActionResult:
+        """One action on its agent's actor, with the deadline, retries and cancel above (the
+        loop's ``candidates`` stage asks through this; it stores the result itself)."""
         timeout = self.timeouts.get(action.agent, self.timeout_s)
         attempts = 0
         last_error = ""

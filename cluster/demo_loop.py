@@ -2,27 +2,25 @@
 
 The pure pieces are ``twinloop.demo.loop`` (family, improvement, what the report reads) and
 ``twinloop.loop`` (the stages). This adapter binds the two Ray-backed ones: the ``candidates``
-stage searches with Ray Tune (``tuning.search.search_retraining``) instead of in-process, and the
+stage of ``cluster.loop_stages`` (retraining on Ray Tune, agents on their actors), and the
 ``canary`` stage talks to the family served on Ray Serve (``serve_apps.canary_client``), whose
 outcomes come from the hidden production. The rest are the loop's default stages.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Final
 
+from cluster.loop_stages import cluster_stages
 from twinloop.demo.loop import loop_step, register_family, run_loop
 from twinloop.demo.results import DemoResult, LoopStep
 from twinloop.demo.scenario import DemoScenario
 from twinloop.demo.story import World
 from twinloop.loop import Improvement, StageFn
 from twinloop.loop.model import Stage
-from twinloop.loop.retraining import candidates
 from twinloop.loop.served_canary import CanaryApi, Production, served_canary
-from twinloop.loop.stages import default_stages
 from twinloop.registry.registry import Registry
 from twinloop.sim.environment import BusinessEnvironment
 from twinloop.store import Store
@@ -36,11 +34,8 @@ NEXT: Final = {
 
 
 def ray_stages(api: CanaryApi, production: Production) -> Mapping[Stage, StageFn]:
-    """The default stages with the search on Ray Tune and the canary on Serve."""
-    from tuning.search import search_retraining
-
-    stages: dict[Stage, StageFn] = dict(default_stages())
-    stages["candidates"] = functools.partial(candidates, search=search_retraining)
+    """The cluster's stages (search on Ray Tune, agents on actors) and the canary on Serve."""
+    stages = cluster_stages()
     stages["canary"] = served_canary(api, production)
     return stages
 

@@ -1,7 +1,8 @@
 """``twinloop improve start|show|cancel``: the improvement loop from the command line.
 
 ``start`` creates (or finds) the improvement of an analysed experiment and drives it as the
-Ray job ``cluster.jobs.improve`` does, one line per stage; ``show`` prints the stored
+Ray job ``cluster.jobs.improve`` does, one line per stage (in this process; with ``--ray`` on the
+cluster's stages, as the job does by default); ``show`` prints the stored
 improvement as JSON; ``cancel`` cancels it (no alias is moved afterwards).
 """
 
@@ -26,6 +27,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     start.add_argument("--family", default=None, help="model family (default: the experiment)")
     start.add_argument("--seed", type=int, default=None, help="root seed")
     start.add_argument("--stages", default=None, help="stage mapping as module:NAME")
+    start.add_argument(
+        "--ray",
+        action="store_true",
+        help="retrain on Ray Tune and ask agents on their actors (default: in this process)",
+    )
     start.set_defaults(handler=run_start)
     for name, handler in (("show", run_show), ("cancel", run_cancel)):
         p = actions.add_parser(name, help=f"{name} an improvement by id")
@@ -39,7 +45,7 @@ def run_start(args: argparse.Namespace) -> int:
     spec = read_spec(
         {**data, **{k: v for k, v in flags.items() if v is not None}, "trigger": "cli"}
     )
-    improvement = drive(spec, load_stages(args.stages))
+    improvement = drive(spec, load_stages(args.stages, in_process=not args.ray))
     print(final_line(improvement))
     return 0
 

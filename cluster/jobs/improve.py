@@ -53,10 +53,18 @@ def _snake(key: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in key)
 
 
-def load_stages(path: str | None) -> Mapping[Stage, StageFn]:
-    """The stage mapping named ``module:NAME``, or the default stages of this build."""
-    if path is None:
+def load_stages(path: str | None, in_process: bool = False) -> Mapping[Stage, StageFn]:
+    """The stage mapping named ``module:NAME``; else the cluster's stages (retraining on Ray
+    Tune, agents on their actors: ``cluster.loop_stages``), joining the job's cluster (or a
+    private local Ray); with ``in_process`` the pure default stages, no Ray."""
+    if path is None and in_process:
         return default_stages()
+    if path is None:
+        from actors.sandbox_pool import ensure_ray
+        from cluster.loop_stages import cluster_stages
+
+        ensure_ray()
+        return cluster_stages()
     module, _, name = path.partition(":")
     if not module or not name:
         raise InvalidInput("stages", f"{path!r} is not module:NAME")
@@ -64,6 +72,14 @@ def load_stages(path: str | None) -> Mapping[Stage, StageFn]:
     if not isinstance(stages, Mapping):
         raise InvalidInput("stages", f"{path!r} is not a mapping of stage to function")
     return stages
+
+
+def where(stages: Mapping[Stage, StageFn]) -> str:
+    """Where the candidates stage's two seams run (its ``functools.partial`` keywords)."""
+    keywords = getattr(stages.get("candidates"), "keywords", {})
+    search = "Ray Tune" if keywords.get("search") is not None else "in-process"
+    agents = "agent actors" if keywords.get("ask") is not None else "in-process"
+    return f"retraining: {search}; agents: {agents}"
 
 
 def describe(improvement: Improvement) -> str:
@@ -96,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--spec", type=Path, required=True, help="ImprovementSpec JSON")
     parser.add_argument("--stages", default=None, help="stage mapping as module:NAME")
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the stages in this process (no Ray): in-process search and agents",
+    )
     return parser
 
 
@@ -104,7 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         spec = read_spec(json.loads(args.spec.read_text(encoding="utf-8")))
         spec = spec.model_copy(update={"trigger": "job"})
-        improvement = drive(spec, load_stages(args.stages))
+        stages = load_stages(args.stages, args.in_process)
+        print(where(stages), flush=True)
+        improvement = drive(spec, stages)
     except (TwinloopError, OSError, ValueError) as exc:
         print(f"improve job: error: {exc}", file=sys.stderr)
         return 2

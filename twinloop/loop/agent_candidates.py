@@ -3,7 +3,9 @@
 For a chosen ``performance`` action (latency or cost: a serving configuration of the champion —
 more replicas, batching, a smaller model where the model is a profile) or ``business`` action (the
 champion's decision thresholds per segment, weights unchanged) the agent is called in-process on
-the family's environment, the champion as the model to improve, and the family's primary KPI.
+the family's environment, the champion as the model to improve, and the family's primary KPI —
+or, with ``ask`` bound to the orchestrator's ``run_action``, on the agent's actor on the cluster
+(deadline, retries on a dead actor, cancel: ``actors/orchestrator.py``).
 Its best candidate becomes a new model version of the family: a serving configuration is the
 champion's model with the new operational figures (latency, cost per call) — the registry keeps
 models, not deployments, so the configuration travels as the version's model and the chosen
@@ -21,6 +23,7 @@ abandons the improvement. The outcome has the keys the championship stage reads 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 from twinloop.agents.protocol import AgentContext, Candidate
@@ -39,6 +42,10 @@ AGENTS: Final = ("performance", "business")  # the kinds this module wires
 CUSTOMERS: Final = 5_000  # per twin run of an agent: the championship's size
 DAYS: Final = 14.0
 REPLICATES: Final = 6
+
+Ask = Callable[[str, Action, AgentContext], ActionResult]
+"""How an agent is asked: (plan id, action, context) → its result. Default in-process;
+``actors.orchestrator.Orchestrator.run_action`` asks the agent's actor on the cluster."""
 
 
 def chosen_action(context: StageContext) -> Action:
@@ -72,12 +79,24 @@ def agent_context(registry: Registry, family: str, champion: str, seed: int) -> 
 
 
 def proposals(
-    store: Store, ident: str, plan_id: str, action: Action, context: AgentContext
+    store: Store,
+    ident: str,
+    plan_id: str,
+    action: Action,
+    context: AgentContext,
+    ask: Ask | None = None,
 ) -> ActionResult:
     """The agent's result, asked once: a stored result under ``ident`` is adopted."""
     found = store.find_model(ACTION_RESULTS, ident, ActionResult)
     if found is not None:
         return found
+    result = (ask or ask_in_process)(plan_id, action, context)
+    store.put_model(ACTION_RESULTS, ident, result)
+    return result
+
+
+def ask_in_process(plan_id: str, action: Action, context: AgentContext) -> ActionResult:
+    """The agent imported and called here; its errors become a ``failed`` result."""
     try:
         agent = import_agent(agent_path(action.agent))
         result = ActionResult(
@@ -89,7 +108,6 @@ def proposals(
             plan_id=plan_id, action_id=action.id, agent=action.agent, status="failed",
             attempts=1, error=f"{type(exc).__name__}: {exc}",
         )  # fmt: skip
-    store.put_model(ACTION_RESULTS, ident, result)
     return result
 
 
@@ -167,8 +185,9 @@ def _recipe_details(candidate: Candidate) -> dict[str, Any]:
     }
 
 
-def agent_candidates(context: StageContext) -> StageResult:
-    """Ask the chosen performance or business agent; register its best candidate."""
+def agent_candidates(context: StageContext, ask: Ask | None = None) -> StageResult:
+    """Ask the chosen performance or business agent (``ask``: default in-process; the
+    orchestrator's ``run_action`` on the agent's actor); register its best candidate."""
     action = chosen_action(context)
     if action.agent not in AGENTS:
         raise StageUnavailable("candidates", f"the {action.agent} agent is not wired here")
@@ -185,7 +204,7 @@ def agent_candidates(context: StageContext) -> StageResult:
         ) from exc
     ident = context.derived_id(action.agent, action.id)
     plan_id = str(context.outputs["planned"].outcome.get("plan_id"))
-    result = proposals(context.store, ident, plan_id, action, agent_ctx)
+    result = proposals(context.store, ident, plan_id, action, agent_ctx, ask)
     evidence = (EvidenceLink(kind=ACTION_RESULTS, id=ident, note=f"the {action.agent} agent"),)
     outcome: dict[str, Any] = {
         "agent": action.agent, "action": action.id, "result_id": ident, "champion": champion,

@@ -39,7 +39,7 @@ from twinloop.improve.pipeline import (
 from twinloop.improve.recipe import Recipe
 from twinloop.improve.repair import repair_of, repaired
 from twinloop.improve.search import DataSource, run_search
-from twinloop.loop.agent_candidates import AGENTS, agent_candidates
+from twinloop.loop.agent_candidates import AGENTS, Ask, agent_candidates
 from twinloop.loop.machine import StageContext, StageResult, StageUnavailable
 from twinloop.loop.model import EvidenceLink
 from twinloop.loop.quality import qa_summary, qa_verdict
@@ -64,12 +64,15 @@ def warm_recipes(configs: object) -> list[Recipe]:
     return found[:WARM_MAX]
 
 
-def candidates(context: StageContext, search: SearchFn | None = None) -> StageResult:
+def candidates(
+    context: StageContext, search: SearchFn | None = None, ask: Ask | None = None
+) -> StageResult:
     """Retrain the family's champion for the chosen ml_pipeline action (``search``: Ray Tune's
-    bound with ``functools.partial``; default the in-process search on the context's executor)."""
+    bound with ``functools.partial``; default the in-process search on the context's executor),
+    or ask the chosen performance or business agent (``ask``: default in-process)."""
     chosen = context.outputs["planned"].outcome.get("chosen")
     if chosen in AGENTS:  # performance, business: twinloop.loop.agent_candidates
-        return agent_candidates(context)
+        return agent_candidates(context, ask)
     if chosen != "ml_pipeline":
         raise StageUnavailable("candidates", f"the {chosen} agent's candidates are not wired")
     experiment = context.improvement.spec.experiment_id
