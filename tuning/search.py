@@ -19,6 +19,7 @@ trials, before the grid over the space's draws.
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -99,11 +100,23 @@ def search_space(spec: RetrainSpec) -> tuple[dict[str, Any], BasicVariantGenerat
     """
     warm = [r.name for r in spec.warm_recipes()]
     drawn = [r.name for r in spec.recipes() if r.name not in warm]
+    limit = spec.max_concurrent_trials  # the generator's own cap: Tune's ignores a generator
     if not drawn:  # every sample is a warm start: the grid is theirs
-        return {"recipe": tune.grid_search(warm)}, BasicVariantGenerator(), 1
+        return {"recipe": tune.grid_search(warm)}, BasicVariantGenerator(max_concurrent=limit), 1
     points = [{"recipe": name} for name in warm]
-    generator = BasicVariantGenerator(points_to_evaluate=points)
+    generator = BasicVariantGenerator(points_to_evaluate=points, max_concurrent=limit)
     return {"recipe": tune.grid_search(drawn)}, generator, len(points) + 1
+
+
+class _WarmStartOutsideGrid(logging.Filter):
+    """Drop Tune's warning that a warm-start point is not a grid value: that is by design (the
+    point is its own trial, the grid the drawn recipes), and it read as an error in the demo."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Pre-set value `w")
+
+
+logging.getLogger("ray.tune.search.variant_generator").addFilter(_WarmStartOutsideGrid())
 
 
 def _collect(
@@ -158,7 +171,6 @@ def search_retraining(
                 metric="gain",
                 mode="max",
                 scheduler=_scheduler(spec),
-                max_concurrent_trials=spec.max_concurrent_trials,
                 search_alg=search_alg,
                 num_samples=num_samples,
             ),
