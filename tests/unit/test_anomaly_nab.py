@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.anomaly_nested import CHOSEN, Folds, compressed, criterion, nested_raw
+from bench.anomaly_cv import PREVIOUS
+from bench.anomaly_nested import CHOSEN, Folds, compressed, criterion, nested_raw, ranking
 from bench.nab import (
     NO_DETECTION_THRESHOLD,
     PROFILES,
@@ -191,3 +192,16 @@ def test_worst_category_rule_prefers_the_setting_that_works_everywhere() -> None
     raw, picks = nested_raw([CHOSEN], {CHOSEN: steady}, "worst", cats, None)  # type: ignore[arg-type]
     assert raw == pytest.approx(0.6)
     assert set(picks.values()) == {CHOSEN}
+
+
+def test_worst_category_ties_go_to_the_default_unless_broken_by_inner_cv() -> None:
+    """Two settings tie at worst category 0.0; ``worst`` returns the default, ``worst_cv`` the
+    setting with the better inner CV (the tie-break that does not know the default)."""
+    default = _folds({"none": 0.0, "b": 0.1, "c": 0.1})
+    better = _folds({"none": 0.0, "b": 0.5, "c": 0.5})
+    folds = {CHOSEN: default, PREVIOUS: better}
+    cats = ["none", "b", "c"]
+    assert criterion("worst", default, cats) == criterion("worst", better, cats) == 0.0
+    assert criterion("cv", better, cats) > criterion("cv", default, cats)
+    assert ranking([PREVIOUS, CHOSEN], folds, "worst", cats)[0] == CHOSEN
+    assert ranking([CHOSEN, PREVIOUS], folds, "worst_cv", cats)[0] == PREVIOUS
