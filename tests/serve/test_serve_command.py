@@ -77,7 +77,9 @@ def _agent_port(session: Path) -> int | None:
     port, or -1 when it could not bind (it then stays alive without HTTP). Ray's agent port is
     fixed (52365, not settable through ``serve run``), so -1 means another Ray on the machine
     held it when ours started. The file is ours alone (our ``RAY_TMPDIR``): no other cluster's
-    agent can be mistaken for ours, however late ours binds.
+    agent can be mistaken for ours. (Finding it in /proc by the ``RAY_TMPDIR`` in its environ
+    failed in full runs: the title ``ray::DashboardAgent`` is written over the argv/environ area,
+    and /proc/<pid>/environ of our own listening agent read blank.)
     """
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
