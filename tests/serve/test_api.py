@@ -10,7 +10,6 @@ import concurrent.futures
 import datetime as dt
 import json
 import re
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openapi_strategies import body_strategy, near
+from shared_serve import deployed
 
 from serve_apps.runs import LEASE_S, RUN_KIND, RunBook, RunRecord
 from serve_apps.telemetry import exported_name
@@ -54,22 +54,13 @@ class Api:
     data_dir: Path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def api(ray_session: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    """One Serve app for the module; shut down at the end."""
-    from ray import serve
-
+def api(serve_port: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """One Serve app for the module on the session's Serve; deleted at the end."""
     from serve_apps.app import APP_NAME, build_app
 
-    port = _free_port()
+    port = serve_port
     data_dir = tmp_path_factory.mktemp("serve-data")
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
     args = {
         "settings": {"data_dir": str(data_dir), "api_token": TOKEN},
         # Small limits: the limit paths are cheap to reach, and no fuzzed sandbox body can start
@@ -84,15 +75,14 @@ def api(ray_session: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             "inline_customer_days": 3e6,
         },
     }
-    serve.run(build_app(args), name=APP_NAME, route_prefix="/")
     base = f"http://127.0.0.1:{port}"
     auth = {"Authorization": f"Bearer {TOKEN}"}
     with (
+        deployed(build_app(args), APP_NAME),
         httpx.Client(base_url=base, headers=auth, timeout=60) as client,
         httpx.Client(base_url=base, timeout=60) as anonymous,
     ):
         yield Api(base, client, anonymous, data_dir)
-    serve.shutdown()
 
 
 def _history(rows: int = 240, lag: int = 2, seed: int = 3) -> list[dict[str, Any]]:

@@ -9,7 +9,6 @@ capabilities are not needed here) and the family's own application, which the fi
 from __future__ import annotations
 
 import concurrent.futures
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from shared_serve import deployed
 from skl2onnx import to_onnx
 from sklearn.linear_model import LogisticRegression
 
@@ -49,12 +49,6 @@ class Canary:
     width: int
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _onnx_models() -> tuple[bytes, bytes]:
     """A fitted logistic model and the same model inverted (truly worse), as ONNX."""
     env = environment("sales")
@@ -72,9 +66,7 @@ def _onnx_models() -> tuple[bytes, bytes]:
 
 
 @pytest.fixture(scope="module")
-def canary(ray_session: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Canary]:
-    from ray import serve
-
+def canary(serve_port: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Canary]:
     from serve_apps.app import Canary as CanaryDeployment
     from serve_apps.app import Ingress
     from serve_apps.config import app_config
@@ -89,16 +81,15 @@ def canary(ray_session: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     for content in (good, bad):
         registry.register(FAMILY, OnnxModel(sha256=sha256_hex(content), content=content))
     registry.move_alias(FAMILY, "champion", "v1")
-    port = _free_port()
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
     config = app_config({"settings": {"data_dir": str(data_dir)}})
     ingress: Any = Ingress
     app = ingress.bind(config, canary=CanaryDeployment.bind(config))  # type: ignore[attr-defined]
-    serve.run(app, name="twinloop", route_prefix="/")
     env = environment("sales")
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+    with (
+        deployed(app, "twinloop"),
+        httpx.Client(base_url=f"http://127.0.0.1:{serve_port}", timeout=60) as client,
+    ):
         yield Canary(client, registry, {"v1": good, "v2": bad}, env.n_features + len(env.segments))
-    serve.shutdown()
 
 
 def _rows(width: int, n: int = 2, seed: int = 0) -> list[list[float]]:

@@ -29,6 +29,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from shared_serve import deployed
 
 pytestmark = [pytest.mark.serve, pytest.mark.ray]
 
@@ -76,16 +77,13 @@ def _start_redis(port: int) -> subprocess.Popen[bytes]:
 
 
 @pytest.fixture(scope="module")
-def stack(ray_session: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(serve_port: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A private redis-server and one Serve app on it; both stopped at the end."""
-    from ray import serve
-
     from serve_apps.app import APP_NAME, build_app
 
-    redis_port, port = _free_port(), _free_port()
+    redis_port, port = _free_port(), serve_port
     server = _start_redis(redis_port)
     try:
-        serve.start(http_options={"host": "127.0.0.1", "port": port})
         args = {
             "settings": {
                 "data_dir": str(tmp_path_factory.mktemp("hardening")),
@@ -101,10 +99,11 @@ def stack(ray_session: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             },
             "sandbox": {"concurrent_runs": 2, "idle_s": 5.0, "startup_timeout_s": 60.0},
         }
-        serve.run(build_app(args), name=APP_NAME, route_prefix="/")
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+        with (
+            deployed(build_app(args), APP_NAME),
+            httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client,
+        ):
             yield Stack(f"http://127.0.0.1:{port}", client, server)
-        serve.shutdown()
     finally:
         if server.poll() is None:
             os.kill(server.pid, signal.SIGCONT)

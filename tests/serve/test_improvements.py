@@ -7,7 +7,6 @@ retrained, championed and canaried to ``promoted``), a stall, or a cancel mid-st
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from shared_serve import deployed
 
 pytestmark = [pytest.mark.serve, pytest.mark.ray]
 
@@ -57,37 +57,30 @@ def registry_of(data_dir: Path) -> tuple[Any, Any]:
     return store, Registry(store, settings=load_settings(data_dir=data_dir))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("loop-data")
 
 
 @pytest.fixture(scope="module")
-def client(ray_session: Any, data_dir: Path) -> Iterator[httpx.Client]:
+def client(serve_port: int, data_dir: Path) -> Iterator[httpx.Client]:
     """A Serve app with AUTO_IMPROVE on and FAILURE_THRESHOLD 30%."""
-    from ray import serve
-
     from serve_apps.app import APP_NAME, build_app
 
-    port = _free_port()
     settings = {
         "data_dir": str(data_dir),
         "api_token": TOKEN,
         "auto_improve": True,
         "failure_threshold": 0.3,
     }
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
-    serve.run(build_app({"settings": settings}), name=APP_NAME, route_prefix="/")
     headers = {"Authorization": f"Bearer {TOKEN}"}
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=60) as http:
+    with (
+        deployed(build_app({"settings": settings}), APP_NAME),
+        httpx.Client(
+            base_url=f"http://127.0.0.1:{serve_port}", headers=headers, timeout=60
+        ) as http,
+    ):
         yield http
-    serve.shutdown()
 
 
 def analyse(client: httpx.Client, experiment: str, loser_accuracy: float) -> dict[str, Any]:

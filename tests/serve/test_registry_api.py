@@ -3,7 +3,6 @@ championship as a background run — with the 404 / 409 / 413 / 422 answers the 
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from shared_serve import deployed
 from skl2onnx import to_onnx
 from sklearn.linear_model import LogisticRegression
 
@@ -32,31 +32,23 @@ class Api:
     data_dir: Path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def api(ray_session: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+def api(serve_port: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     """One Serve app for the module, with a small body limit so 413 is cheap to reach."""
-    from ray import serve
-
     from serve_apps.app import APP_NAME, build_app
 
-    port = _free_port()
     data_dir = tmp_path_factory.mktemp("registry-data")
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
     args = {
         "settings": {"data_dir": str(data_dir), "api_token": TOKEN},
         "limits": {"max_body_bytes": MAX_BODY, "max_timeout_s": 60.0, "default_timeout_s": 50.0},
     }
-    serve.run(build_app(args), name=APP_NAME, route_prefix="/")
     headers = {"Authorization": f"Bearer {TOKEN}"}
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=90) as client:
+    base = f"http://127.0.0.1:{serve_port}"
+    with (
+        deployed(build_app(args), APP_NAME),
+        httpx.Client(base_url=base, headers=headers, timeout=90) as client,
+    ):
         yield Api(client, data_dir)
-    serve.shutdown()
 
 
 def onnx_bytes(columns: int = 7) -> bytes:

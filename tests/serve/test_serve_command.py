@@ -52,6 +52,7 @@ class Server:
     http: str
     dashboard: str
     agent_port: int | None
+    agent_failure: str  # the agent's own reason when agent_port is None
     gcs: str
     token: str
     env: dict[str, str]
@@ -69,56 +70,34 @@ def _session_port(session: Path, name: str) -> int:
     return int(path.read_text().strip())
 
 
-def _agent_port(raytmp: Path, ip: str) -> int | None:
-    """The port our dashboard agent listens on at the node's address, read from /proc.
+def _agent_port(session: Path) -> int | None:
+    """Our dashboard agent's HTTP port, as the agent itself records it in our session folder.
 
-    Other Ray clusters on the machine have agents too: ours is the ``ray::DashboardAgent`` whose
-    environment has our ``RAY_TMPDIR``. Polled, in case it binds after /healthz answers. None
-    when it has no HTTP port: Ray's agent port is fixed (52365, not settable through
-    ``serve run``), and when another Ray on the machine holds it our agent runs without one.
+    Once it has tried to listen, the agent writes ``dashboard_agent_listen_port_<node id>``: the
+    port, or -1 when it could not bind (it then stays alive without HTTP). Ray's agent port is
+    fixed (52365, not settable through ``serve run``), so -1 means another Ray on the machine
+    held it when ours started. The file is ours alone (our ``RAY_TMPDIR``): no other cluster's
+    agent can be mistaken for ours. (Finding it in /proc by the ``RAY_TMPDIR`` in its environ
+    failed in full runs: the title ``ray::DashboardAgent`` is written over the argv/environ area,
+    and /proc/<pid>/environ of our own listening agent read blank.)
     """
-    marker = f"RAY_TMPDIR={raytmp}".encode()
-    address = socket.inet_aton(ip)[::-1].hex().upper()
-    deadline = time.monotonic() + 90  # under load the agent binds its HTTP port late
+    deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
-        for pid_dir in Path("/proc").iterdir():
-            try:
-                if not pid_dir.name.isdigit():
-                    continue
-                if not (pid_dir / "cmdline").read_bytes().startswith(b"ray::DashboardAgent"):
-                    continue
-                if marker not in (pid_dir / "environ").read_bytes().split(b"\0"):
-                    continue
-                ports = listening_on(address, _socket_inodes(pid_dir))
-            except OSError:
-                continue
-            if ports:
-                return min(ports)
-        time.sleep(2)
-    return None
+        for path in session.glob("dashboard_agent_listen_port_*"):
+            text = path.read_text().strip()
+            if text:  # written in one go, but read it only once it holds a number
+                port = int(text)
+                return port if port > 0 else None
+        time.sleep(1)
+    pytest.fail(f"our dashboard agent recorded no port in {session} in {START_TIMEOUT_S} s")
 
 
-def _socket_inodes(pid_dir: Path) -> set[str]:
-    inodes = set()
-    for fd in (pid_dir / "fd").iterdir():
-        try:
-            target = fd.readlink().as_posix()
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[len("socket:[") : -1])
-    return inodes
-
-
-def listening_on(address: str, inodes: set[str]) -> set[int]:
-    """Ports of the listening IPv4 sockets among ``inodes`` bound to ``address`` (hex)."""
-    ports = set()
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        local, state, inode = fields[1], fields[3], fields[9]
-        if state == "0A" and inode in inodes and local.split(":")[0] == address:
-            ports.add(int(local.split(":")[1], 16))
-    return ports
+def _agent_failure(session: Path) -> str:
+    """The agent's own account of why it has no HTTP port (its log's failure line)."""
+    log = session / "logs" / "dashboard_agent.log"
+    lines = log.read_text(errors="replace").splitlines() if log.is_file() else []
+    failed = [line for line in lines if "Failed to start HTTP server" in line]
+    return failed[0].split(" -- ", 1)[-1] if failed else "no failure line in its log"
 
 
 def _wait_until_up(proc: subprocess.Popen[str], http: str, log: Path) -> str:
@@ -164,10 +143,12 @@ def server() -> Iterator[Server]:
             session = raytmp / "ray" / "session_latest"
             token = (home / ".ray" / "auth_token").read_text().strip()
             ip = get_node_ip_address()
+            agent_port = _agent_port(session)
             yield Server(
                 http=http,
                 dashboard=dashboard,
-                agent_port=_agent_port(raytmp, ip),
+                agent_port=agent_port,
+                agent_failure="" if agent_port else _agent_failure(session),
                 gcs=f"{ip}:{_session_port(session, 'gcs_server_port')}",
                 token=token,
                 env=env,
@@ -204,10 +185,12 @@ def test_dashboard_agent_job_endpoint_refuses_without_the_token(server: Server) 
     from ray._private.services import get_node_ip_address
 
     if server.agent_port is None:
+        # Only a port someone else holds is an outside condition; any other failure is ours.
+        assert "address already in use" in server.agent_failure, server.agent_failure
         now = ", ".join(holders(AGENT_PORT)) or "nobody we can see"
         pytest.skip(
-            f"our dashboard agent has no HTTP port: Ray's fixed agent port {AGENT_PORT} was taken "
-            f"by another Ray on this machine when ours started (held now by {now})"
+            f"our dashboard agent could not listen on Ray's fixed agent port {AGENT_PORT}, held by "
+            f"another Ray on this machine (now by {now}); the agent's log: {server.agent_failure}"
         )
     url = f"http://{get_node_ip_address()}:{server.agent_port}/api/job_agent/jobs/"
     body = {"entrypoint": "echo pwned"}
