@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from twinloop.improve.data import TrainingData
-from twinloop.improve.onnxexport import export_classifier
 from twinloop.sim.models import PredictorModel
 from twinloop.sim.predictor import LogisticPredictor
 
@@ -49,6 +48,8 @@ def sklearn_logistic(config: dict[str, Any], data: TrainingData, seed: int) -> b
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
+    from twinloop.improve.onnxexport import export_classifier  # onnx costs ~1 s to import
+
     n_total = data.features.shape[1]
     model = make_pipeline(
         _interactions(data.n_base, n_total),
@@ -65,6 +66,8 @@ def sklearn_logistic(config: dict[str, Any], data: TrainingData, seed: int) -> b
 def sklearn_hgb(config: dict[str, Any], data: TrainingData, seed: int) -> bytes:
     """scikit-learn HistGradientBoostingClassifier, as ONNX bytes."""
     from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from twinloop.improve.onnxexport import export_classifier
 
     model = HistGradientBoostingClassifier(
         l2_regularization=float(config.get("l2", 1.0)),

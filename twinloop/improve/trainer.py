@@ -22,7 +22,6 @@ import numpy as np
 from twinloop.contract import FrozenModel
 from twinloop.errors import InvalidInput
 from twinloop.improve.data import TrainingData
-from twinloop.improve.onnxexport import shift_threshold
 from twinloop.improve.recipe import Recipe, apply_recipe
 from twinloop.sim.models import ModelSpec, OnnxModel, PredictorModel, load_predictor
 from twinloop.sim.onnxmodel import sha256_hex
@@ -79,6 +78,8 @@ def _with_threshold(model: ModelSpec, threshold: float) -> ModelSpec:
     if threshold == 0.5:
         return model
     if isinstance(model, OnnxModel):
+        from twinloop.improve.onnxexport import shift_threshold  # onnx costs ~1 s to import
+
         assert model.content is not None
         content = shift_threshold(model.content, threshold)
         return model.model_copy(update={"sha256": sha256_hex(content), "content": content})
