@@ -90,9 +90,11 @@ def render_html(
     for s in sections:
         row = "row wide" if s.wide else "row"
         parts.append(f"<section id='{e(s.id)}'><h2>{e(s.title)}</h2><div class='{row}'>")
-        parts.append("<div class='plot'>")
-        parts.extend(f"<img src='{image.uri}' alt='{e(image.alt)}'>" for image in s.images)
-        parts.append("</div><div class='text'>")
+        if s.images:  # a section of text and table only takes the whole width
+            parts.append("<div class='plot'>")
+            parts.extend(f"<img src='{image.uri}' alt='{e(image.alt)}'>" for image in s.images)
+            parts.append("</div>")
+        parts.append("<div class='text'>")
         parts.extend(f"<p>{e(p)}</p>" for p in s.meaning)
         if s.table:
             header, *rows = s.table
