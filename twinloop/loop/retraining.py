@@ -92,16 +92,15 @@ def candidates(
         raise StageUnavailable("candidates", f"retraining cannot start: {exc}") from exc
     first = attempt(context, registry, request, analysis, champion, search)
     repair = repair_of((first.get("qa") or {}).get("failed_scenario"))
-    best = first.pop("best_recipe")
-    if repair is None or best is None:
+    if repair is None or first["winner_config"] is None:
         return finish(first)
+    best = Recipe.model_validate(first["winner_config"])
     # qa vetoed a confirmed winner on a scenario a recipe change answers: one more round with
     # the repair searched and the vetoed winner, repaired, tried first (its own run id).
     again = request.model_copy(
         update={"qa_repair": repair, "warm_start": [repaired(best, repair), *request.warm_start]}
     )
     second = attempt(context, registry, again, analysis, champion, search)
-    second.pop("best_recipe")
     second["vetoed"] = {k: first[k] for k in ("run_id", "registered", "qa", "winner_config")}
     second["evidence"] = [*first["evidence"], *second["evidence"]]
     return finish(second, repair)
@@ -130,7 +129,6 @@ def attempt(
         "confirmed_gain": None if conf is None else conf.score.gain,
         "winner_config": None if best is None else best.recipe.model_dump(mode="json"),
         "evidence": [EvidenceLink(kind=RUNS, id=run.id, note="the retraining run")],
-        "best_recipe": None if best is None else best.recipe,
     }
     if run.registered is not None:
         outcome["qa"] = qa_verdict(registry, request.family, run.registered, champion, context.seed)
