@@ -105,12 +105,15 @@ class Candidate:
             usual_quantile=self.usual_quantile,
             usual_window=self.usual_window,
             timestamp_order="row_order",
+            ensemble=False,
         )
 
 
 def evidence(nab_file: NabFile, history: int, neighbours: int, cache: Path) -> FloatArray:
     """(n, 2) novelty and context surprise per point, from the cache or one detector run."""
-    settings = AnomalySettings(history=history, neighbours=neighbours, timestamp_order="row_order")
+    settings = AnomalySettings(
+        history=history, neighbours=neighbours, timestamp_order="row_order", ensemble=False
+    )
     digest = hashlib.sha256((settings.model_dump_json() + nab_file.key).encode()).hexdigest()[:16]
     path = cache / f"{digest}.npy"
     if path.is_file():

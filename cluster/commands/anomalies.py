@@ -12,7 +12,12 @@ from twinloop.contract import FrozenModel, invalid_input
 from twinloop.errors import InvalidInput
 from twinloop.replication.anomaly.detector import detect_anomalies
 from twinloop.replication.anomaly.library import keep_pattern, stored_patterns
-from twinloop.replication.anomaly.models import Anomaly, AnomalyPattern, AnomalySettings
+from twinloop.replication.anomaly.models import (
+    SINGLE_THRESHOLD,
+    Anomaly,
+    AnomalyPattern,
+    AnomalySettings,
+)
 from twinloop.replication.anomaly.patterns import DEFAULT_PATTERNS, learn_pattern
 from twinloop.replication.anomaly.series import read_series_csv
 
@@ -40,6 +45,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         type=float,
         default=None,
         help=f"score that counts as anomalous (default {AnomalySettings().threshold})",
+    )
+    p.add_argument(
+        "--single",
+        action="store_true",
+        help="score with the default setting alone, not the 36-setting ensemble (about 8x "
+        f"faster, less robust; threshold {SINGLE_THRESHOLD} unless --threshold)",
     )
     p.add_argument(
         "--row-order",
@@ -81,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
     if args.learn is not None and not args.store:
         raise InvalidInput("learn", "--learn saves into the store: add --store")
     overrides: dict[str, object] = {"timestamp_order": "row_order" if args.row_order else "strict"}
+    if args.single:
+        overrides.update(ensemble=False, threshold=SINGLE_THRESHOLD)
     if args.threshold is not None:
         if not 0 < args.threshold <= 1:
             raise InvalidInput("threshold", f"{args.threshold} must be in (0, 1]")

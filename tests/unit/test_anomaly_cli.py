@@ -12,6 +12,7 @@ from test_anomaly_detector import ONSET, seasonal_series
 from cluster.cli import main
 from cluster.commands.anomalies import AnomaliesReport
 from twinloop.errors import InvalidInput
+from twinloop.replication.anomaly.models import SINGLE_THRESHOLD
 from twinloop.replication.anomaly.series import read_series_csv
 
 
@@ -36,9 +37,9 @@ def test_text_output_lists_the_planted_spike(tmp_path: Path, capsys) -> None:
 def test_json_output_is_the_report_model(tmp_path: Path, capsys) -> None:
     """--json prints an AnomaliesReport with the settings that produced it."""
     csv = _write_csv(tmp_path / "kpi.csv", "level_shift")
-    assert main(["anomalies", str(csv), "--json", "--threshold", "0.6"]) == 0
+    assert main(["anomalies", str(csv), "--json", "--threshold", "0.5"]) == 0
     report = AnomaliesReport.model_validate_json(capsys.readouterr().out)
-    assert report.settings.threshold == 0.6
+    assert report.settings.threshold == 0.5
     assert any(a.index == ONSET and a.kind == "level_shift" for a in report.anomalies)
 
 
@@ -83,3 +84,14 @@ def test_learned_pattern_goes_to_the_store_and_is_matched(
     assert "payment drop" in matched
     assert main(["anomalies", str(again), "--learn", "x"]) == 2
     assert "add --store" in capsys.readouterr().err
+
+
+def test_single_scores_with_the_default_setting_alone(tmp_path: Path, capsys) -> None:
+    """--single switches the ensemble off and takes that setting's own threshold; the planted
+    level shift is still found at onset."""
+    csv = _write_csv(tmp_path / "kpi.csv", "level_shift")
+    assert main(["anomalies", str(csv), "--json", "--single"]) == 0
+    report = AnomaliesReport.model_validate_json(capsys.readouterr().out)
+    assert report.settings.ensemble is False
+    assert report.settings.threshold == SINGLE_THRESHOLD
+    assert any(a.index == ONSET and a.kind == "level_shift" for a in report.anomalies)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -10,10 +11,15 @@ import pytest
 
 # The planted series are the ones bench.anomaly_cv's conformance check uses to select defaults.
 from bench.anomaly_conformance import ONSET, START, STEP, N, seasonal_series
+from bench.anomaly_cv import CONTEXT_GRID, DETECTOR_GRID, LEARNING_GRID, OFF
 from bench.nab import PROFILES, score_file
 from bench.nab_corpus import load_corpus
 from twinloop.errors import InvalidInput
-from twinloop.replication.anomaly.detector import AnomalyDetector, detect_anomalies
+from twinloop.replication.anomaly.detector import (
+    AnomalyDetector,
+    detect_anomalies,
+    member_specs,
+)
 from twinloop.replication.anomaly.models import AnomalyKind, AnomalySettings
 from twinloop.replication.anomaly.series import read_series_csv
 from twinloop.replication.anomaly.streaming import SortedWindow
@@ -152,8 +158,13 @@ def test_the_usual_level_silences_a_series_that_is_always_a_little_new() -> None
     rng = np.random.default_rng(9)
     values = values + rng.standard_t(2, size=values.size)
     values[ONSET] += 40
-    plain = detect_anomalies(timestamps, values, AnomalySettings(usual_quantile=None))
-    usual = detect_anomalies(timestamps, values, AnomalySettings(usual_quantile=0.99))
+    # One setting alone: the mechanism, not the ensemble's average over it.
+    plain = detect_anomalies(
+        timestamps, values, AnomalySettings(usual_quantile=None, ensemble=False)
+    )
+    usual = detect_anomalies(
+        timestamps, values, AnomalySettings(usual_quantile=0.99, ensemble=False)
+    )
     assert usual.scores[ONSET] == pytest.approx(plain.scores[ONSET], abs=0.01)
     assert usual.scores[ONSET] > 0.9
     scoring = [
@@ -161,3 +172,57 @@ def test_the_usual_level_silences_a_series_that_is_always_a_little_new() -> None
         for r in (plain, usual)
     ]
     assert scoring[1] < scoring[0] - 3, scoring
+
+
+def test_the_default_ensemble_is_the_cross_validation_grid_around_the_default() -> None:
+    """The 36 members are bench.anomaly_cv's grid with the context channel on, in its order (so
+    the bench's averaged stream is the detector's float for float); ensemble=False is one."""
+    expected = [
+        (history, neighbours, floor, scale, learning)
+        for history, neighbours in itertools.product(*DETECTOR_GRID.values())
+        for floor, scale in CONTEXT_GRID
+        if floor < OFF
+        for learning in LEARNING_GRID
+    ]
+    settings = AnomalySettings()
+    assert member_specs(settings) == expected
+    assert len(expected) == 36
+    single = settings.model_copy(update={"ensemble": False})
+    assert member_specs(single) == [(4000, 5, 7.0, 0.01, 1500)]
+
+
+def test_ensemble_score_is_the_mean_of_its_members_run_alone() -> None:
+    """Each member run as its own single-setting detector gives a score stream; the ensemble's
+    score is their mean at every point (summed in member order: exactly, not approximately)."""
+    timestamps, values = seasonal_series("spike")
+    timestamps, values = timestamps[:1300], values[:1300].copy()
+    values[1200] += 15
+    settings = AnomalySettings(history=400, learning=300, usual_window=200)
+    ensemble = detect_anomalies(timestamps, values, settings).scores
+    members = [
+        detect_anomalies(
+            timestamps,
+            values,
+            settings.model_copy(
+                update={
+                    "history": h,
+                    "neighbours": k,
+                    "surprise_floor": floor,
+                    "score_scale": scale,
+                    "learning": learning,
+                    "ensemble": False,
+                }
+            ),
+        ).scores
+        for h, k, floor, scale, learning in member_specs(settings)
+    ]
+    assert len(members) == 36
+    means = []
+    for i in range(len(ensemble)):
+        total = 0.0
+        for member in members:
+            total += member[i]
+        means.append(total / len(members))
+    assert ensemble == means
+    assert ensemble[1200] > 0.5  # the planted spike scores, so the comparison is not all zeros
+    assert len({round(m[1200], 6) for m in members}) > 1  # and the members do differ

@@ -74,6 +74,85 @@ def _seconds(timestamp: datetime | np.datetime64 | float | int, field_name: str)
     raise InvalidInput(field_name, f"{timestamp!r} is not a timestamp")
 
 
+MemberSpec = tuple[
+    int, int, float | None, float, int
+]  # history, neighbours, floor, scale, learning
+
+
+def _own_spec(s: AnomalySettings) -> MemberSpec:
+    return (s.history, s.neighbours, s.surprise_floor, s.score_scale, s.learning)
+
+
+def member_specs(s: AnomalySettings) -> list[MemberSpec]:
+    """The settings whose scores are averaged: ``s`` alone, or the 36 around it.
+
+    The ensemble spans the knobs model selection could not pin down (picking one of them by
+    cross-validation on seven NAB categories overfits; averaging does not): history and the
+    learning ramp × ½, 1, 2; neighbours × 1, 2; the context channel's weight × 1, 2. The
+    context channel is never off in a member: an in-range dip only it sees would be diluted
+    below the threshold. The order is fixed (it is the order of ``bench.anomaly_cv``'s grid)
+    so the mean is the same float in the bench and here.
+    """
+    if not s.ensemble:
+        return [_own_spec(s)]
+    histories = (max(10, s.history // 2), s.history, 2 * s.history)
+    neighbours = (s.neighbours, min(50, 2 * s.neighbours))
+    contexts = ((s.surprise_floor, 2 * s.score_scale), (s.surprise_floor, s.score_scale))
+    learnings = (max(1, s.learning // 2), s.learning, 2 * s.learning)
+    return [
+        (h, k, floor, scale, learning)
+        for h in histories
+        for k in neighbours
+        for floor, scale in contexts
+        for learning in learnings
+    ]
+
+
+class _Member:
+    """One setting's scoring state: its usual level and cooldown over its own raw evidence."""
+
+    def __init__(
+        self,
+        history: int,
+        neighbours: int,
+        floor: float | None,
+        scale: float,
+        learning: int,
+        usual_window: int,
+        cooldown: int,
+    ) -> None:
+        self.history, self.neighbours, self.floor, self.scale = history, neighbours, floor, scale
+        self.learning = learning
+        self.usual = SortedWindow(usual_window)
+        self.recent: deque[float] = deque(maxlen=max(cooldown, 1))
+        self.raw = 0.0
+        self.context = 0.0
+
+    def step(
+        self, novelty: float, surprise: float, scoring: bool, n: int, s: AnomalySettings
+    ) -> float:
+        """This setting's score for the point (the single detector's formula)."""
+        self.context = (
+            self.scale * max(0.0, surprise - self.floor)
+            if scoring and self.floor is not None
+            else 0.0
+        )
+        # Early on every value is a little new: evidence ramps up over the learning period.
+        raw = max(novelty, self.context) * min(1.0, n / self.learning)
+        if s.usual_quantile is not None:
+            # Evidence counts above what is usual for this series (its recent high quantile):
+            # a heavy-tailed series is new a little all the time, a flat one never.
+            usual = self.usual.quantile(s.usual_quantile) if len(self.usual) >= USUAL_MIN else 0.0
+            self.usual.add(raw)
+            raw = max(0.0, raw - usual)
+        self.raw = raw
+        # One incident, one alert: a point scores only if it beats the recent raw values.
+        out = raw if (not self.recent or raw > max(self.recent)) else 0.0
+        if s.cooldown:
+            self.recent.append(raw)
+        return out / (out + self.scale)
+
+
 @dataclass
 class _Event:
     """An anomaly being followed until ``confirm`` points after its onset have been seen."""
@@ -111,7 +190,9 @@ class AnomalyDetector:
         self._n = 0
         self._last_seconds: float | None = None
         self._gaps: list[float] = []
-        self._window = SortedWindow(s.history)
+        self._members = [_Member(*spec, s.usual_window, s.cooldown) for spec in member_specs(s)]
+        self._own = self._members[member_specs(s).index(_own_spec(s))]
+        self._windows = {m.history: SortedWindow(m.history) for m in self._members}
         # The latest points wait here before joining the window: a value is not "seen before"
         # merely because the point just before it was alike (the matrix profile's exclusion
         # zone, for single values).
@@ -124,8 +205,6 @@ class AnomalyDetector:
         self._cusum_up = 0.0
         self._cusum_down = 0.0
         self._variance = 1.0
-        self._recent_raw: deque[float] = deque(maxlen=max(s.cooldown, 1))
-        self._usual = SortedWindow(s.usual_window)
         self._recent_points: deque[tuple[float, float]] = deque(maxlen=4 * s.confirm)
         self._event: _Event | None = None
         self._done: list[Anomaly] = []
@@ -178,34 +257,26 @@ class AnomalyDetector:
         scoring = self._n >= s.warmup
         # The first departure from a constant series is measured against itself (novelty 1).
         value_range = self._max - self._min or abs(x - self._max)
-        novelty = (
-            self._window.novelty(x, s.neighbours) / value_range
-            if scoring and value_range > 0.0
-            else 0.0
-        )
+        novelties: dict[tuple[int, int], float] = {}
+        for m in self._members:
+            if (m.history, m.neighbours) not in novelties:
+                novelties[m.history, m.neighbours] = (
+                    self._windows[m.history].novelty(x, m.neighbours) / value_range
+                    if scoring and value_range > 0.0
+                    else 0.0
+                )
         surprise, deviation = self._context(seconds, x)
-        context = (
-            s.score_scale * max(0.0, surprise - s.surprise_floor)
-            if scoring and s.surprise_floor is not None
-            else 0.0
-        )
+        total = 0.0
+        for m in self._members:
+            total += m.step(novelties[m.history, m.neighbours], surprise, scoring, self._n, s)
+        score = total / len(self._members)
+        own = self._own
+        novelty = novelties[own.history, own.neighbours]
         self.evidence = (novelty, surprise if scoring else 0.0)
-        # Early on every value is a little new: evidence ramps up over the learning period.
-        raw = max(novelty, context) * min(1.0, self._n / s.learning)
-        if s.usual_quantile is not None:
-            # Evidence counts above what is usual for this series (its recent high quantile):
-            # a heavy-tailed series is new a little all the time, a flat one never.
-            usual = self._usual.quantile(s.usual_quantile) if len(self._usual) >= USUAL_MIN else 0.0
-            self._usual.add(raw)
-            raw = max(0.0, raw - usual)
+        raw = own.raw
         channel: Channel = (
-            "none" if raw <= 0.0 else ("novelty" if novelty >= context else "context")
+            "none" if raw <= 0.0 else ("novelty" if novelty >= own.context else "context")
         )
-        # One incident, one alert: a point scores only if it beats the recent raw values.
-        out = raw if (not self._recent_raw or raw > max(self._recent_raw)) else 0.0
-        if s.cooldown:
-            self._recent_raw.append(raw)
-        score = out / (out + s.score_scale)
         direction: Direction | None = (
             None if deviation == 0.0 else ("up" if deviation > 0 else "down")
         )
@@ -213,7 +284,9 @@ class AnomalyDetector:
         self._follow_event(seconds, x, score)
         self._pending.append(x)
         if len(self._pending) > s.exclusion:
-            self._window.add(self._pending.popleft())
+            oldest = self._pending.popleft()
+            for window in self._windows.values():
+                window.add(oldest)
         self._max = max(self._max, x)
         self._min = min(self._min, x)
         self._recent_points.append((seconds, x))
