@@ -98,7 +98,7 @@ def ensembles(
 
 
 def folds_of(streams: list[FloatArray], files: list[NabFile]) -> dict[str, Folds]:
-    out = {}
+    out: dict[str, Folds] = {}
     for name in PROFILE_NAMES:
         by_cat: dict[str, list[Events]] = {}
         for f, s in zip(files, streams, strict=True):
