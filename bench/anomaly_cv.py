@@ -52,6 +52,7 @@ from twinloop.replication.anomaly.models import AnomalySettings
 from twinloop.replication.anomaly.streaming import SortedWindow
 
 FloatArray = npt.NDArray[np.float64]
+CACHE = Path("/tmp/twinloop_nab_cv")  # per-series detector runs (bench --cache)
 OFF = 1e9  # a context floor no surprise reaches: the context channel switched off
 # Knobs that change what the detector computes (one run over the corpus each).
 DETECTOR_GRID = {"history": (2000, 4000, 8000), "neighbours": (5, 10)}
@@ -128,6 +129,24 @@ def evidence(nab_file: NabFile, history: int, neighbours: int, cache: Path) -> F
     cache.mkdir(parents=True, exist_ok=True)
     np.save(path, out)
     return out
+
+
+def corpus_arguments(
+    prog: str, description: str | None, argv: list[str] | None
+) -> argparse.Namespace:
+    """``--data`` and ``--cache``, the arguments every anomaly model-selection bench takes."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--cache", type=Path, default=CACHE)
+    return parser.parse_args(argv)
+
+
+def grid_runs(files: list[NabFile], cache: Path) -> dict[tuple[int, int], list[FloatArray]]:
+    """The evidence of every detector run of the grid (``DETECTOR_GRID``), per file."""
+    return {
+        (h, k): [evidence(f, h, k, cache) for f in files]
+        for h, k in itertools.product(*DETECTOR_GRID.values())
+    }
 
 
 def raw_evidence(ev: FloatArray, c: Candidate) -> FloatArray:
@@ -301,7 +320,7 @@ def profile_lines(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.anomaly_cv", description=__doc__)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--cache", type=Path, default=Path("/tmp/twinloop_nab_cv"))
+    parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--top", type=int, default=10)
     args = parser.parse_args(argv)
     files = load_corpus(args.data)

@@ -29,7 +29,6 @@ the designs are not in the detector (none was adopted).
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import sys
 import time
@@ -40,8 +39,7 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from bench.anomaly import DEFAULT_DATA
-from bench.anomaly_cv import FloatArray, evidence, usual_levels
+from bench.anomaly_cv import FloatArray, corpus_arguments, evidence, usual_levels
 from bench.anomaly_nested import Folds, compressed, criterion
 from bench.nab import PROFILE_NAMES, PROFILES, normalized_score
 from bench.nab_corpus import NabFile, load_corpus
@@ -212,10 +210,7 @@ def nested_line(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bench.anomaly_designs", description=__doc__)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--cache", type=Path, default=Path("/tmp/twinloop_nab_cv"))
-    args = parser.parse_args(argv)
+    args = corpus_arguments("bench.anomaly_designs", __doc__, argv)
     start = time.perf_counter()
     files = load_corpus(args.data)
     channels = Channels(files, args.cache)

@@ -27,25 +27,21 @@ rule-8 score, and that the default passes ``bench.anomaly_conformance``.
 
 from __future__ import annotations
 
-import argparse
-import itertools
 import sys
 import time
 from collections.abc import Callable, Hashable
-from pathlib import Path
 
 import numpy as np
 
-from bench.anomaly import DEFAULT_DATA
 from bench.anomaly_conformance import failures
 from bench.anomaly_cv import (
-    DETECTOR_GRID,
     OFF,
     Candidate,
     FloatArray,
     candidate_of,
     candidate_streams,
-    evidence,
+    corpus_arguments,
+    grid_runs,
 )
 from bench.anomaly_nested import Folds, compressed, criterion
 from bench.nab import PROFILE_NAMES, PROFILES, _threshold_events, normalized_score
@@ -173,17 +169,11 @@ def checks(files: list[NabFile], shipped: list[FloatArray]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bench.anomaly_ensemble", description=__doc__)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--cache", type=Path, default=Path("/tmp/twinloop_nab_cv"))
-    args = parser.parse_args(argv)
+    args = corpus_arguments("bench.anomaly_ensemble", __doc__, argv)
     start = time.perf_counter()
     files = load_corpus(args.data)
     n_windows = sum(len(f.windows) for f in files)
-    runs = {
-        (h, k): [evidence(f, h, k, args.cache) for f in files]
-        for h, k in itertools.product(*DETECTOR_GRID.values())
-    }
+    runs = grid_runs(files, args.cache)
     streams = ensembles(runs, files)
     print(f"ensembles: {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
     by_family: dict[str, dict[str, dict[Option, Folds]]] = {}

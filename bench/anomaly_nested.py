@@ -34,25 +34,21 @@ one event; θ = 0 events are tied anyway, so every θ and raw score is unchanged
 
 from __future__ import annotations
 
-import argparse
-import itertools
 import sys
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 
-from bench.anomaly import DEFAULT_DATA
 from bench.anomaly_cv import (
-    DETECTOR_GRID,
     PREVIOUS,
     Candidate,
     Conformance,
     FloatArray,
     candidate_of,
     candidate_streams,
-    evidence,
+    corpus_arguments,
+    grid_runs,
 )
 from bench.nab import PROFILE_NAMES, PROFILES, NabProfile, _threshold_events, normalized_score
 from bench.nab_corpus import NabFile, load_corpus
@@ -267,16 +263,10 @@ def procedure_row(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bench.anomaly_nested", description=__doc__)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--cache", type=Path, default=Path("/tmp/twinloop_nab_cv"))
-    args = parser.parse_args(argv)
+    args = corpus_arguments("bench.anomaly_nested", __doc__, argv)
     start = time.perf_counter()
     files = load_corpus(args.data)
-    runs = {
-        (h, k): [evidence(f, h, k, args.cache) for f in files]
-        for h, k in itertools.product(*DETECTOR_GRID.values())
-    }
+    runs = grid_runs(files, args.cache)
     print(f"evidence: {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
     conformance = Conformance(files, runs)
     folds = all_folds(files, runs)
