@@ -47,7 +47,8 @@ from bench.anomaly_conformance import failures
 from bench.nab import PROFILE_NAMES, PROFILES, NabProfile, _threshold_events, normalized_score
 from bench.nab_corpus import NabFile, load_corpus
 from bench.nab_folds import Evaluation, Events, best_threshold, category, evaluate
-from twinloop.replication.anomaly.detector import USUAL_MIN, AnomalyDetector
+from twinloop.replication.anomaly.detector import AnomalyDetector
+from twinloop.replication.anomaly.ensemble import USUAL_MIN
 from twinloop.replication.anomaly.models import AnomalySettings
 from twinloop.replication.anomaly.streaming import SortedWindow
 

@@ -15,11 +15,8 @@ from bench.anomaly_cv import CONTEXT_GRID, DETECTOR_GRID, LEARNING_GRID, OFF
 from bench.nab import PROFILES, score_file
 from bench.nab_corpus import load_corpus
 from twinloop.errors import InvalidInput
-from twinloop.replication.anomaly.detector import (
-    AnomalyDetector,
-    detect_anomalies,
-    member_specs,
-)
+from twinloop.replication.anomaly.detector import AnomalyDetector, detect_anomalies
+from twinloop.replication.anomaly.ensemble import member_specs
 from twinloop.replication.anomaly.models import AnomalyKind, AnomalySettings
 from twinloop.replication.anomaly.series import read_series_csv
 from twinloop.replication.anomaly.streaming import SortedWindow

@@ -34,6 +34,7 @@ import numpy.typing as npt
 
 from twinloop.contract import SECONDS_PER_DAY, SECONDS_PER_WEEK
 from twinloop.errors import InvalidInput
+from twinloop.replication.anomaly.ensemble import Member, member_specs, own_spec
 from twinloop.replication.anomaly.models import (
     Anomaly,
     AnomalyPattern,
@@ -55,7 +56,6 @@ SPACING_SAMPLES = 16  # gaps looked at before the series' sampling interval is f
 CUSUM_DRIFT = 1.0  # in units of the mean absolute error (≈ 0.8 σ for Gaussian noise)
 Z_CAP = 8.0  # one point moves a CUSUM sum by at most this much
 MAX_FOLLOW = 4  # an ambiguous anomaly is followed for at most this many × confirm points
-USUAL_MIN = 50  # raw values seen before the usual level is subtracted
 
 
 def _seconds(timestamp: datetime | np.datetime64 | float | int, field_name: str) -> float:
@@ -72,85 +72,6 @@ def _seconds(timestamp: datetime | np.datetime64 | float | int, field_name: str)
     ):
         return float(timestamp)
     raise InvalidInput(field_name, f"{timestamp!r} is not a timestamp")
-
-
-MemberSpec = tuple[
-    int, int, float | None, float, int
-]  # history, neighbours, floor, scale, learning
-
-
-def _own_spec(s: AnomalySettings) -> MemberSpec:
-    return (s.history, s.neighbours, s.surprise_floor, s.score_scale, s.learning)
-
-
-def member_specs(s: AnomalySettings) -> list[MemberSpec]:
-    """The settings whose scores are averaged: ``s`` alone, or the 36 around it.
-
-    The ensemble spans the knobs model selection could not pin down (picking one of them by
-    cross-validation on seven NAB categories overfits; averaging does not): history and the
-    learning ramp × ½, 1, 2; neighbours × 1, 2; the context channel's weight × 1, 2. The
-    context channel is never off in a member: an in-range dip only it sees would be diluted
-    below the threshold. The order is fixed (it is the order of ``bench.anomaly_cv``'s grid)
-    so the mean is the same float in the bench and here.
-    """
-    if not s.ensemble:
-        return [_own_spec(s)]
-    histories = (max(10, s.history // 2), s.history, 2 * s.history)
-    neighbours = (s.neighbours, min(50, 2 * s.neighbours))
-    contexts = ((s.surprise_floor, 2 * s.score_scale), (s.surprise_floor, s.score_scale))
-    learnings = (max(1, s.learning // 2), s.learning, 2 * s.learning)
-    return [
-        (h, k, floor, scale, learning)
-        for h in histories
-        for k in neighbours
-        for floor, scale in contexts
-        for learning in learnings
-    ]
-
-
-class _Member:
-    """One setting's scoring state: its usual level and cooldown over its own raw evidence."""
-
-    def __init__(
-        self,
-        history: int,
-        neighbours: int,
-        floor: float | None,
-        scale: float,
-        learning: int,
-        usual_window: int,
-        cooldown: int,
-    ) -> None:
-        self.history, self.neighbours, self.floor, self.scale = history, neighbours, floor, scale
-        self.learning = learning
-        self.usual = SortedWindow(usual_window)
-        self.recent: deque[float] = deque(maxlen=max(cooldown, 1))
-        self.raw = 0.0
-        self.context = 0.0
-
-    def step(
-        self, novelty: float, surprise: float, scoring: bool, n: int, s: AnomalySettings
-    ) -> float:
-        """This setting's score for the point (the single detector's formula)."""
-        self.context = (
-            self.scale * max(0.0, surprise - self.floor)
-            if scoring and self.floor is not None
-            else 0.0
-        )
-        # Early on every value is a little new: evidence ramps up over the learning period.
-        raw = max(novelty, self.context) * min(1.0, n / self.learning)
-        if s.usual_quantile is not None:
-            # Evidence counts above what is usual for this series (its recent high quantile):
-            # a heavy-tailed series is new a little all the time, a flat one never.
-            usual = self.usual.quantile(s.usual_quantile) if len(self.usual) >= USUAL_MIN else 0.0
-            self.usual.add(raw)
-            raw = max(0.0, raw - usual)
-        self.raw = raw
-        # One incident, one alert: a point scores only if it beats the recent raw values.
-        out = raw if (not self.recent or raw > max(self.recent)) else 0.0
-        if s.cooldown:
-            self.recent.append(raw)
-        return out / (out + self.scale)
 
 
 @dataclass
@@ -190,8 +111,8 @@ class AnomalyDetector:
         self._n = 0
         self._last_seconds: float | None = None
         self._gaps: list[float] = []
-        self._members = [_Member(*spec, s.usual_window, s.cooldown) for spec in member_specs(s)]
-        self._own = self._members[member_specs(s).index(_own_spec(s))]
+        self._members = [Member(*spec, s.usual_window, s.cooldown) for spec in member_specs(s)]
+        self._own = self._members[member_specs(s).index(own_spec(s))]
         self._windows = {m.history: SortedWindow(m.history) for m in self._members}
         # The latest points wait here before joining the window: a value is not "seen before"
         # merely because the point just before it was alike (the matrix profile's exclusion
