@@ -111,7 +111,9 @@ class AnomalyDetector:
         self._n = 0
         self._last_seconds: float | None = None
         self._gaps: list[float] = []
-        self._members = [Member(*spec, s.usual_window, s.cooldown) for spec in member_specs(s)]
+        self._members = [
+            Member(*spec, s.usual_quantile, s.usual_window, s.cooldown) for spec in member_specs(s)
+        ]
         self._own = self._members[member_specs(s).index(own_spec(s))]
         self._windows = {m.history: SortedWindow(m.history) for m in self._members}
         # The latest points wait here before joining the window: a value is not "seen before"
@@ -189,7 +191,7 @@ class AnomalyDetector:
         surprise, deviation = self._context(seconds, x)
         total = 0.0
         for m in self._members:
-            total += m.step(novelties[m.history, m.neighbours], surprise, scoring, self._n, s)
+            total += m.step(novelties[m.history, m.neighbours], surprise, scoring, self._n)
         score = total / len(self._members)
         own = self._own
         novelty = novelties[own.history, own.neighbours]

@@ -60,19 +60,23 @@ class Member:
         floor: float | None,
         scale: float,
         learning: int,
+        usual_quantile: float | None,
         usual_window: int,
         cooldown: int,
     ) -> None:
         self.history, self.neighbours, self.floor, self.scale = history, neighbours, floor, scale
         self.learning = learning
+        self.usual_quantile = usual_quantile
         self.usual = SortedWindow(usual_window)
-        self.recent: deque[float] = deque(maxlen=max(cooldown, 1))
+        self.cooldown = cooldown
+        # The cooldown's running maximum: (index, raw) pairs with decreasing raws, so the
+        # largest raw of the last ``cooldown`` points is the first one (O(1) per point).
+        self._peaks: deque[tuple[int, float]] = deque()
+        self._n = 0
         self.raw = 0.0
         self.context = 0.0
 
-    def step(
-        self, novelty: float, surprise: float, scoring: bool, n: int, s: AnomalySettings
-    ) -> float:
+    def step(self, novelty: float, surprise: float, scoring: bool, n: int) -> float:
         """This setting's score for the point (the single detector's formula)."""
         self.context = (
             self.scale * max(0.0, surprise - self.floor)
@@ -81,15 +85,25 @@ class Member:
         )
         # Early on every value is a little new: evidence ramps up over the learning period.
         raw = max(novelty, self.context) * min(1.0, n / self.learning)
-        if s.usual_quantile is not None:
+        if self.usual_quantile is not None:
             # Evidence counts above what is usual for this series (its recent high quantile):
             # a heavy-tailed series is new a little all the time, a flat one never.
-            usual = self.usual.quantile(s.usual_quantile) if len(self.usual) >= USUAL_MIN else 0.0
+            usual = (
+                self.usual.quantile(self.usual_quantile) if len(self.usual) >= USUAL_MIN else 0.0
+            )
             self.usual.add(raw)
             raw = max(0.0, raw - usual)
         self.raw = raw
         # One incident, one alert: a point scores only if it beats the recent raw values.
-        out = raw if (not self.recent or raw > max(self.recent)) else 0.0
-        if s.cooldown:
-            self.recent.append(raw)
+        out = raw
+        if self.cooldown:
+            peaks, i = self._peaks, self._n
+            while peaks and peaks[0][0] < i - self.cooldown:
+                peaks.popleft()
+            if peaks and raw <= peaks[0][1]:
+                out = 0.0
+            while peaks and peaks[-1][1] <= raw:
+                peaks.pop()
+            peaks.append((i, raw))
+            self._n = i + 1
         return out / (out + self.scale)
