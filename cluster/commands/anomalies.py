@@ -49,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--single",
         action="store_true",
-        help="score with the default setting alone, not the 36-setting ensemble (about 8x "
+        help="score with the default setting alone, not the 36-setting ensemble (about 6x "
         f"faster, less robust; threshold {SINGLE_THRESHOLD} unless --threshold)",
     )
     p.add_argument(
