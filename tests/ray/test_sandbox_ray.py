@@ -92,16 +92,18 @@ def test_runs_export_ray_metrics(ray_session: Any) -> None:
         "ray_twinloop_sandbox_replicates_done_total",
         "ray_twinloop_sandbox_customer_days_per_second",
     )
-    deadline, text = time.monotonic() + 60, ""
-    while time.monotonic() < deadline:  # metrics are exported every few seconds
+    deadline, text, done = time.monotonic() + 60, "", []
+    # Metrics are exported every few seconds, so an early scrape can hold a count that has
+    # not caught up yet (it read 4 of 6 once under load): wait for the final count.
+    while time.monotonic() < deadline:
         text = _scrape_metrics(ray_session)
         lines = [ln for ln in text.splitlines() if 'run="metrics-test"' in ln]
-        if all(any(ln.startswith(w) for ln in lines) for w in wanted):
+        done = [ln for ln in lines if ln.startswith(wanted[0])]
+        if all(any(ln.startswith(w) for ln in lines) for w in wanted) and (
+            float(done[0].rsplit(" ", 1)[1]) >= 6.0
+        ):
             break
         time.sleep(2)
-    done = [
-        ln for ln in text.splitlines() if ln.startswith(wanted[0]) and 'run="metrics-test"' in ln
-    ]
     assert done, f"no {wanted[0]} line for this run"
     assert float(done[0].rsplit(" ", 1)[1]) == 6.0  # 3 replicates × 2 arms
     assert any(ln.startswith(wanted[1]) and 'run="metrics-test"' in ln for ln in text.splitlines())
