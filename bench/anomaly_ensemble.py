@@ -145,11 +145,7 @@ def series_nested(
                 _held_raw(events, "standard", [i for i in train if i not in p], p) for p in parts
             )
 
-        best = (
-            options[max(options, key=inner_cv)]
-            if len(options) > 1
-            else next(iter(options.values()))
-        )
+        best = options[max(options, key=inner_cv)]
         for name in PROFILE_NAMES:
             raw[name] += _held_raw(best[name], name, train, test)
     return [normalized_score(raw[name], n_windows, PROFILES[name]) for name in PROFILE_NAMES]

@@ -111,11 +111,14 @@ class AnomalyDetector:
         self._n = 0
         self._last_seconds: float | None = None
         self._gaps: list[float] = []
+        specs = member_specs(s)
         self._members = [
-            Member(*spec, s.usual_quantile, s.usual_window, s.cooldown) for spec in member_specs(s)
+            Member(*spec, s.usual_quantile, s.usual_window, s.cooldown) for spec in specs
         ]
-        self._own = self._members[member_specs(s).index(own_spec(s))]
+        self._own = self._members[specs.index(own_spec(s))]
         self._windows = {m.history: SortedWindow(m.history) for m in self._members}
+        # The distinct (history, neighbours) pairs: each novelty is computed once per point.
+        self._novelty_keys = list(dict.fromkeys(m.novelty_key for m in self._members))
         # The latest points wait here before joining the window: a value is not "seen before"
         # merely because the point just before it was alike (the matrix profile's exclusion
         # zone, for single values).
@@ -180,21 +183,21 @@ class AnomalyDetector:
         scoring = self._n >= s.warmup
         # The first departure from a constant series is measured against itself (novelty 1).
         value_range = self._max - self._min or abs(x - self._max)
-        novelties: dict[tuple[int, int], float] = {}
-        for m in self._members:
-            if (m.history, m.neighbours) not in novelties:
-                novelties[m.history, m.neighbours] = (
-                    self._windows[m.history].novelty(x, m.neighbours) / value_range
-                    if scoring and value_range > 0.0
-                    else 0.0
-                )
+        novelties = {
+            (h, k): (
+                self._windows[h].novelty(x, k) / value_range
+                if scoring and value_range > 0.0
+                else 0.0
+            )
+            for h, k in self._novelty_keys
+        }
         surprise, deviation = self._context(seconds, x)
         total = 0.0
         for m in self._members:
-            total += m.step(novelties[m.history, m.neighbours], surprise, scoring, self._n)
+            total += m.step(novelties[m.novelty_key], surprise, scoring, self._n)
         score = total / len(self._members)
         own = self._own
-        novelty = novelties[own.history, own.neighbours]
+        novelty = novelties[own.novelty_key]
         self.evidence = (novelty, surprise if scoring else 0.0)
         raw = own.raw
         channel: Channel = (

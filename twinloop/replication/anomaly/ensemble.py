@@ -16,9 +16,8 @@ from twinloop.replication.anomaly.streaming import SortedWindow
 
 USUAL_MIN = 50  # raw values seen before the usual level is subtracted
 
-MemberSpec = tuple[
-    int, int, float | None, float, int
-]  # history, neighbours, floor, scale, learning
+# history, neighbours, context floor, context weight (score_scale), learning
+MemberSpec = tuple[int, int, float | None, float, int]
 
 
 def own_spec(s: AnomalySettings) -> MemberSpec:
@@ -64,20 +63,20 @@ class Member:
         usual_window: int,
         cooldown: int,
     ) -> None:
-        self.history, self.neighbours, self.floor, self.scale = history, neighbours, floor, scale
-        self.learning = learning
+        self.history, self.floor, self.scale, self.learning = history, floor, scale, learning
+        self.novelty_key = (history, neighbours)
         self.usual_quantile = usual_quantile
         self.usual = SortedWindow(usual_window)
         self.cooldown = cooldown
         # The cooldown's running maximum: (index, raw) pairs with decreasing raws, so the
         # largest raw of the last ``cooldown`` points is the first one (O(1) per point).
         self._peaks: deque[tuple[int, float]] = deque()
-        self._n = 0
         self.raw = 0.0
         self.context = 0.0
 
     def step(self, novelty: float, surprise: float, scoring: bool, n: int) -> float:
-        """This setting's score for the point (the single detector's formula)."""
+        """This setting's score for point ``n`` (the single detector's formula); called once
+        for every point, in order."""
         self.context = (
             self.scale * max(0.0, surprise - self.floor)
             if scoring and self.floor is not None
@@ -97,13 +96,12 @@ class Member:
         # One incident, one alert: a point scores only if it beats the recent raw values.
         out = raw
         if self.cooldown:
-            peaks, i = self._peaks, self._n
-            while peaks and peaks[0][0] < i - self.cooldown:
+            peaks = self._peaks
+            while peaks and peaks[0][0] < n - self.cooldown:
                 peaks.popleft()
             if peaks and raw <= peaks[0][1]:
                 out = 0.0
             while peaks and peaks[-1][1] <= raw:
                 peaks.pop()
-            peaks.append((i, raw))
-            self._n = i + 1
+            peaks.append((n, raw))
         return out / (out + self.scale)
